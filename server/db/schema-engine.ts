@@ -1,0 +1,206 @@
+/**
+ * Offline migrations: Prisma's Wasm schema engine (pinned exactly to the engine version of the `prisma`
+ * package) driven through the pg driver adapter. The Prisma CLI's `migrate` would download a native
+ * engine, which cannot be fetched here; this path needs nothing but npm packages.
+ * The engine keeps Prisma's own `_prisma_migrations` table, so the history stays compatible with
+ * `prisma migrate deploy` wherever a native engine is available.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+import { repoRoot } from '../env';
+
+export const schemaPath = resolve(repoRoot, 'prisma/schema.prisma');
+export const migrationsDir = resolve(repoRoot, 'prisma/migrations');
+
+const noFilters = { externalTables: [] as string[], externalEnums: [] as string[] };
+
+type WasmSchemaEngine = {
+  applyMigrations(input: unknown): Promise<{ appliedMigrationNames: string[] }>;
+  diff(input: unknown): Promise<{ exitCode: number; stdout?: string | null }>;
+  free?(): void;
+};
+
+type EngineModule = {
+  __wbg_set_wasm(exports: WebAssembly.Exports): void;
+  SchemaEngine: { new: (options: unknown, log: (msg: string) => void, adapter: object) => Promise<WasmSchemaEngine> };
+};
+
+let enginePromise: Promise<EngineModule> | undefined;
+
+/** The package ships a bundler-style ES module that imports `.wasm`; Node needs it instantiated by hand. */
+function loadEngineModule(): Promise<EngineModule> {
+  enginePromise ??= (async () => {
+    const bg = (await import('@prisma/schema-engine-wasm/schema_engine_bg')) as unknown as EngineModule;
+    const require = createRequire(import.meta.url);
+    const wasmFile = require.resolve('@prisma/schema-engine-wasm/schema_engine_bg').replace(/\.js$/, '.wasm');
+    const { instance } = await WebAssembly.instantiate(readFileSync(wasmFile), {
+      './schema_engine_bg.js': bg as unknown as WebAssembly.ModuleImports,
+    });
+    bg.__wbg_set_wasm(instance.exports);
+    (instance.exports as { __wbindgen_start?: () => void }).__wbindgen_start?.();
+    return bg;
+  })();
+  return enginePromise;
+}
+
+export interface MigrationList {
+  baseDir: string;
+  lockfile: { path: string; content: string | null };
+  shadowDbInitScript: string;
+  migrationDirectories: { path: string; migrationFile: { path: string; content: { tag: 'ok'; value: string } | { tag: 'error'; value: string } } }[];
+}
+
+export function readMigrationsList(dir = migrationsDir): MigrationList {
+  const lockPath = join(dir, 'migration_lock.toml');
+  const dirs = existsSync(dir)
+    ? readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()
+    : [];
+  return {
+    baseDir: dir,
+    lockfile: { path: 'migration_lock.toml', content: existsSync(lockPath) ? readFileSync(lockPath, 'utf8') : null },
+    shadowDbInitScript: '',
+    migrationDirectories: dirs.map((name) => {
+      const file = join(dir, name, 'migration.sql');
+      return {
+        path: name,
+        migrationFile: {
+          path: 'migration.sql',
+          content: existsSync(file) ? { tag: 'ok', value: readFileSync(file, 'utf8') } : { tag: 'error', value: `missing ${file}` },
+        },
+      };
+    }),
+  };
+}
+
+function schemaFiles() {
+  return [{ path: schemaPath, content: readFileSync(schemaPath, 'utf8') }];
+}
+
+const PG_CHAR_OID = 18;
+const PG_TEXT_OID = 25;
+
+type Queryable = {
+  performIO(query: unknown): Promise<{ fields: { dataTypeID: number }[] }>;
+  executeScript?(script: string): Promise<void>;
+  underlyingDriver?(): { query(sql: string): Promise<unknown> };
+  onError(error: unknown): never;
+};
+
+/**
+ * Two gaps of @prisma/adapter-pg 7.10 when it serves the schema engine are closed here:
+ * - `executeScript` splits a script on every ";", which breaks dollar-quoted function bodies in
+ *   migrations; the whole script is sent instead as one simple-protocol query (PostgreSQL runs a
+ *   multi-statement string in one implicit transaction, so a failing migration leaves nothing behind).
+ * - The engine's catalog queries select columns of PostgreSQL's internal one-byte `"char"` type
+ * (e.g. `pg_class.relkind`), which @prisma/adapter-pg 7.10 does not map ("Column type 'char' could not
+ * be deserialized"). node-postgres already parses those values as strings, so reporting them as `text`
+ * is exact.
+ */
+function patchAdapter<T extends object>(queryable: T): T {
+  const q = queryable as unknown as Queryable & { startTransaction?: (...a: unknown[]) => Promise<object> };
+  const driver = q.underlyingDriver?.();
+  if (q.executeScript && driver) {
+    q.executeScript = async (script) => {
+      try {
+        await driver.query(script);
+      } catch (err) {
+        q.onError(err);
+      }
+    };
+  }
+  const performIO = q.performIO.bind(q);
+  q.performIO = async (query) => {
+    const result = await performIO(query);
+    for (const f of result.fields) if (f.dataTypeID === PG_CHAR_OID) f.dataTypeID = PG_TEXT_OID;
+    return result;
+  };
+  if (q.startTransaction) {
+    const start = q.startTransaction.bind(q);
+    q.startTransaction = async (...args) => patchAdapter(await start(...args));
+  }
+  return queryable;
+}
+
+/** Runs `fn` with a schema engine connected to `databaseUrl`, always releasing the connection pool. */
+export async function withSchemaEngine<T>(databaseUrl: string, fn: (engine: WasmSchemaEngine) => Promise<T>): Promise<T> {
+  const mod = await loadEngineModule();
+  const factory = new PrismaPg({ connectionString: databaseUrl, max: 2 });
+  const pools: { dispose(): Promise<void> }[] = [];
+  // Track the connections the engine opens so that they are closed afterwards.
+  const tracked = {
+    provider: factory.provider,
+    adapterName: factory.adapterName,
+    connect: async () => {
+      const a = patchAdapter(await factory.connect());
+      pools.push(a);
+      return a;
+    },
+    connectToShadowDb: async () => {
+      const a = patchAdapter(await factory.connectToShadowDb());
+      pools.push(a);
+      return a;
+    },
+  };
+  const files = schemaFiles();
+  const engine = await mod.SchemaEngine.new(
+    { datamodels: files.map((f) => [f.path, f.content]) },
+    () => {},
+    bindMigrationAwareSqlAdapterFactory(tracked as unknown as PrismaPg),
+  );
+  try {
+    return await fn(engine);
+  } finally {
+    engine.free?.();
+    await Promise.allSettled(pools.map((p) => p.dispose()));
+  }
+}
+
+/** Applies every committed migration not yet applied; returns the names applied now. */
+export async function applyMigrations(databaseUrl: string): Promise<string[]> {
+  return withSchemaEngine(databaseUrl, async (engine) => {
+    const out = await engine.applyMigrations({ migrationsList: readMigrationsList(), filters: noFilters });
+    return out.appliedMigrationNames;
+  });
+}
+
+/**
+ * SQL that would bring a database built from the committed migrations to `schema.prisma`
+ * (empty when they agree). Uses a throw-away shadow database on the same server.
+ */
+export async function diffMigrationsToSchema(databaseUrl: string): Promise<string> {
+  return withSchemaEngine(databaseUrl, async (engine) => {
+    const out = await engine.diff({
+      from: { tag: 'migrations', ...readMigrationsList() },
+      to: { tag: 'schemaDatamodel', files: schemaFiles() },
+      script: true,
+      exitCode: null,
+      filters: noFilters,
+    });
+    return out.stdout ?? '';
+  });
+}
+
+/** SQL that would bring the live database at `databaseUrl` to `schema.prisma` (empty = no drift). */
+export async function diffDatabaseToSchema(databaseUrl: string): Promise<string> {
+  return withSchemaEngine(databaseUrl, async (engine) => {
+    const out = await engine.diff({
+      from: { tag: 'schemaDatasource', files: schemaFiles(), configDir: repoRoot },
+      to: { tag: 'schemaDatamodel', files: schemaFiles() },
+      script: true,
+      exitCode: null,
+      filters: noFilters,
+    });
+    return out.stdout ?? '';
+  });
+}
+
+/** True when a diff script contains statements (the engine prints a comment for an empty diff). */
+export function isEmptyDiff(sql: string): boolean {
+  return sql
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('--')).length === 0;
+}

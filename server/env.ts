@@ -1,0 +1,88 @@
+/**
+ * The one place that reads process.env. Everything else receives a parsed `Env`.
+ * Each variable is documented in README.md ("Configuration").
+ */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+export const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
+
+const port = (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback);
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v === '' ? undefined : v));
+
+export const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** PostgreSQL connection string; unset = project-local embedded PostgreSQL under DATA_DIR. */
+  DATABASE_URL: optionalString,
+  /** Where embedded PostgreSQL, the Temporal SQLite file and other local state live. */
+  PROXYSHARD_DATA_DIR: z.string().default(resolve(repoRoot, '.data')),
+  PG_PORT: port(54329),
+  WEB_PORT: port(3000),
+  XDS_PORT: port(18000),
+  XDS_HTTP_PORT: port(18001),
+  WORKER_HTTP_PORT: port(18002),
+  ENVOY_LISTENER_PORT: port(10000),
+  ENVOY_ADMIN_PORT: port(9901),
+  DEMO_UPSTREAM_PORTS: z
+    .string()
+    .default('18081,18082')
+    .transform((s, ctx) => {
+      const ports = s.split(',').map((p) => Number(p.trim()));
+      if (ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+        ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of ports' });
+        return z.NEVER;
+      }
+      return ports;
+    }),
+  TEMPORAL_ADDRESS: optionalString,
+  TEMPORAL_PORT: port(7233),
+  TEMPORAL_UI_PORT: port(8233),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('proxyshard'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('proxyshard'),
+  TEMPORAL_BIN: optionalString,
+  OPA_BIN: optionalString,
+  ENVOY_BIN: optionalString,
+  /** Send the session cookie only over HTTPS. */
+  COOKIE_SECURE: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
+  SESSION_TTL_HOURS: z.coerce.number().positive().default(12),
+  /** Largest accepted JSON request body, in bytes. */
+  MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_000_000),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export class EnvError extends Error {
+  constructor(readonly issues: { path: string; message: string }[]) {
+    super(`invalid environment: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+    this.name = 'EnvError';
+  }
+}
+
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  const result = EnvSchema.safeParse(source);
+  if (!result.success) {
+    throw new EnvError(result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+  }
+  return result.data;
+}
+
+let cached: Env | undefined;
+
+/** The process environment, parsed once. */
+export function getEnv(): Env {
+  cached ??= parseEnv(process.env);
+  return cached;
+}
+
+/** Host:port of the Temporal frontend. */
+export function temporalAddress(env: Env): string {
+  return env.TEMPORAL_ADDRESS ?? `127.0.0.1:${env.TEMPORAL_PORT}`;
+}
