@@ -5,8 +5,8 @@
  *   npm test                      all tests
  *   npm test -- test/auth.test.ts just these files
  */
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { getEnv, repoRoot } from '../server/env';
@@ -48,6 +48,8 @@ async function main(): Promise<number> {
       uiPort: undefined,
       namespace: env.TEMPORAL_NAMESPACE,
       dbFile: undefined,
+      httpPort: await freePort(),
+      metricsPort: await freePort(),
       log: () => {},
     });
     cleanups.push(() => temporal.stop());

@@ -2,15 +2,16 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../server/env';
+import { schemaFiles } from '../../server/db/schema-engine';
 
 /**
  * Generates the Prisma client when schema.prisma is newer than it. The CLI wants a schema-engine binary
  * on disk even though `generate` never runs it; pointing it at an existing file keeps it offline.
  */
 export function ensurePrismaClient(): void {
-  const schema = join(repoRoot, 'prisma/schema.prisma');
   const marker = join(repoRoot, 'server/db/generated/client.ts');
-  if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(schema).mtimeMs) return;
+  const newestSchema = Math.max(...schemaFiles().map((f) => statSync(f.path).mtimeMs));
+  if (existsSync(marker) && statSync(marker).mtimeMs >= newestSchema) return;
   const placeholder = join(repoRoot, 'node_modules/.cache/prisma-no-schema-engine');
   if (!existsSync(placeholder)) {
     execFileSync('mkdir', ['-p', join(repoRoot, 'node_modules/.cache')]);

@@ -14,7 +14,8 @@ import { parseIntoClientConfig } from 'pg-connection-string';
 import { bindMigrationAwareSqlAdapterFactory, ColumnTypeEnum } from '@prisma/driver-adapter-utils';
 import { repoRoot } from '../env';
 
-export const schemaPath = resolve(repoRoot, 'prisma/schema.prisma');
+/** The Prisma schema is every `*.prisma` file in this folder (Prisma multi-file schema). */
+export const schemaDir = resolve(repoRoot, 'prisma');
 export const migrationsDir = resolve(repoRoot, 'prisma/migrations');
 
 const noFilters = { externalTables: [] as string[], externalEnums: [] as string[] };
@@ -81,8 +82,11 @@ export function readMigrationsList(dir = migrationsDir): MigrationList {
   };
 }
 
-function schemaFiles() {
-  return [{ path: schemaPath, content: readFileSync(schemaPath, 'utf8') }];
+export function schemaFiles(): { path: string; content: string }[] {
+  return readdirSync(schemaDir)
+    .filter((f) => f.endsWith('.prisma'))
+    .sort()
+    .map((f) => ({ path: join(schemaDir, f), content: readFileSync(join(schemaDir, f), 'utf8') }));
 }
 
 const PG_CHAR_OID = 18;
