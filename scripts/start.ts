@@ -113,7 +113,7 @@ async function main(): Promise<void> {
       TEMPORAL_ADDRESS: temporal,
       NEXT_TELEMETRY_DISABLED: '1',
     };
-    const tsx = (file: string) => [process.execPath, ['--import', 'tsx', join(repoRoot, file)]] as const;
+    const tsx = (file: string): [string, string[]] => [process.execPath, ['--import', 'tsx', join(repoRoot, file)]];
 
     progress(`starting xds (gRPC 127.0.0.1:${env.XDS_PORT}) and the worker`);
     sup.spawn('xds', ...tsx('workers/xds/main.ts'), childEnv);

@@ -97,9 +97,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   try {
     await server.start();
   } catch (err) {
-    throw new Error(
-      `embedded PostgreSQL did not start on 127.0.0.1:${opts.port} (data ${dir}); is the port in use? ${err ? String(err) : ''}`.trim(),
-    );
+    throw new Error(`embedded PostgreSQL did not start on 127.0.0.1:${opts.port} (data ${dir}); is the port in use?`, { cause: err });
   }
   const admin = new pg.Client({ host: '127.0.0.1', port: opts.port, user: USER, password: PASSWORD, database: 'postgres' });
   await admin.connect();

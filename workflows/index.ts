@@ -1,0 +1,5 @@
+/**
+ * Every workflow the ProxyShard worker runs (its workflowsPath). Message definitions (queries, signals,
+ * updates) are imported by clients from the workflow's own file.
+ */
+export { publishRevisionWorkflow } from './publish-revision.workflow';
