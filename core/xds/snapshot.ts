@@ -1,0 +1,171 @@
+/**
+ * An xDS snapshot: the complete set of Envoy v3 resources one node group receives, as plain proto3-JSON
+ * objects carrying `@type`, plus its content-hash version. Immutable once built: same content, same version.
+ * Also the consistency check every snapshot passes before it is published.
+ */
+import { canonicalJson } from '../canonical-json';
+import { sha256Hex } from '../hash/sha256';
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** Lowercase hex SHA-256 of the canonical JSON of `value`: equal content, equal hash. */
+export function contentHash(value: unknown): string {
+  return sha256Hex(canonicalJson(value));
+}
+
+export const TYPE_URL = {
+  listeners: 'type.googleapis.com/envoy.config.listener.v3.Listener',
+  routes: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+  clusters: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+  endpoints: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+} as const;
+
+export type ResourceKind = keyof typeof TYPE_URL;
+
+/** The order in which updates go out on an ADS stream: a cluster before its endpoints, a listener before its routes. */
+export const PUSH_ORDER: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes'];
+
+export const HCM_TYPE_URL =
+  'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+export const ROUTER_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+export const LOCAL_RATE_LIMIT_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
+
+export function resourceKindOfTypeUrl(typeUrl: string): ResourceKind | undefined {
+  for (const kind of PUSH_ORDER) if (TYPE_URL[kind] === typeUrl) return kind;
+  return undefined;
+}
+
+/** One Envoy resource in proto3-JSON form (snake_case field names, `@type` naming its message). */
+export type XdsResource = { '@type': string } & { [field: string]: JsonValue };
+
+export interface SnapshotResources {
+  listeners: XdsResource[];
+  routes: XdsResource[];
+  clusters: XdsResource[];
+  endpoints: XdsResource[];
+}
+
+export interface XdsSnapshot {
+  nodeGroup: string;
+  /** sha256 of the canonical JSON of `resources`. */
+  version: string;
+  resources: SnapshotResources;
+}
+
+export function emptyResources(): SnapshotResources {
+  return { listeners: [], routes: [], clusters: [], endpoints: [] };
+}
+
+export function snapshotVersion(resources: SnapshotResources): string {
+  return contentHash(resources);
+}
+
+/** The xDS resource name: `name`, or `cluster_name` for a ClusterLoadAssignment. */
+export function resourceName(resource: XdsResource): string {
+  const name = resource['@type'] === TYPE_URL.endpoints ? resource.cluster_name : resource.name;
+  return typeof name === 'string' ? name : '';
+}
+
+/**
+ * Problems that would leave proxies with a half-working config: every EDS name (ClusterLoadAssignment) is
+ * used by an EDS cluster and every EDS cluster has one; every RDS name is used by a listener and every
+ * listener's RDS name exists; every cluster a route sends to (or mirrors to) exists; names are unique per
+ * type and each resource has the `@type` of its type. Empty list = consistent.
+ */
+export function checkSnapshotConsistency(snapshot: Pick<XdsSnapshot, 'resources'> & Partial<XdsSnapshot>): string[] {
+  const problems: string[] = [];
+  const r = snapshot.resources;
+  const names = {} as Record<ResourceKind, Set<string>>;
+  for (const kind of PUSH_ORDER) {
+    const seen = new Set<string>();
+    for (const res of r[kind]) {
+      const name = resourceName(res);
+      if (res['@type'] !== TYPE_URL[kind]) problems.push(`${kind}: "${name}" has @type ${String(res['@type'])}, expected ${TYPE_URL[kind]}`);
+      if (name === '') problems.push(`${kind}: a resource has no name`);
+      else if (seen.has(name)) problems.push(`${kind}: duplicate name "${name}"`);
+      seen.add(name);
+    }
+    names[kind] = seen;
+  }
+
+  // CDS ↔ EDS
+  const edsNames = new Set<string>();
+  for (const cluster of r.clusters) {
+    if (cluster.type !== 'EDS') continue;
+    const eds = asObject(cluster.eds_cluster_config);
+    const serviceName = typeof eds?.service_name === 'string' && eds.service_name !== '' ? eds.service_name : resourceName(cluster);
+    edsNames.add(serviceName);
+    if (!names.endpoints.has(serviceName)) {
+      problems.push(`cluster "${resourceName(cluster)}" uses EDS name "${serviceName}", which has no ClusterLoadAssignment`);
+    }
+  }
+  for (const name of names.endpoints) {
+    if (!edsNames.has(name)) problems.push(`ClusterLoadAssignment "${name}" is not used by any EDS cluster`);
+  }
+
+  // LDS ↔ RDS
+  const rdsNames = new Set<string>();
+  for (const listener of r.listeners) {
+    for (const hcm of httpConnectionManagers(listener)) {
+      const rds = asObject(hcm.rds);
+      if (rds === undefined) continue;
+      const name = typeof rds.route_config_name === 'string' ? rds.route_config_name : '';
+      rdsNames.add(name);
+      if (!names.routes.has(name)) {
+        problems.push(`listener "${resourceName(listener)}" uses RDS name "${name}", which has no RouteConfiguration`);
+      }
+    }
+  }
+  for (const name of names.routes) {
+    if (!rdsNames.has(name)) problems.push(`RouteConfiguration "${name}" is not used by any listener`);
+  }
+
+  // Routes → clusters
+  for (const rc of r.routes) {
+    for (const cluster of clustersReferencedByRouteConfiguration(rc)) {
+      if (!names.clusters.has(cluster)) {
+        problems.push(`RouteConfiguration "${resourceName(rc)}" sends traffic to cluster "${cluster}", which is not in CDS`);
+      }
+    }
+  }
+  return problems;
+}
+
+function asObject(v: JsonValue | undefined): { [k: string]: JsonValue } | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? v : undefined;
+}
+
+function asArray(v: JsonValue | undefined): JsonValue[] {
+  return Array.isArray(v) ? v : [];
+}
+
+function httpConnectionManagers(listener: XdsResource): { [k: string]: JsonValue }[] {
+  const out: { [k: string]: JsonValue }[] = [];
+  for (const chain of asArray(listener.filter_chains)) {
+    for (const filter of asArray(asObject(chain)?.filters)) {
+      const typed = asObject(asObject(filter)?.typed_config);
+      if (typed?.['@type'] === HCM_TYPE_URL) out.push(typed);
+    }
+  }
+  return out;
+}
+
+function clustersReferencedByRouteConfiguration(rc: XdsResource): Set<string> {
+  const out = new Set<string>();
+  for (const vh of asArray(rc.virtual_hosts)) {
+    for (const route of asArray(asObject(vh)?.routes)) {
+      const action = asObject(asObject(route)?.route);
+      if (action === undefined) continue;
+      if (typeof action.cluster === 'string') out.add(action.cluster);
+      for (const wc of asArray(asObject(action.weighted_clusters)?.clusters)) {
+        const name = asObject(wc)?.name;
+        if (typeof name === 'string') out.add(name);
+      }
+      for (const mirror of asArray(action.request_mirror_policies)) {
+        const name = asObject(mirror)?.cluster;
+        if (typeof name === 'string') out.add(name);
+      }
+    }
+  }
+  return out;
+}

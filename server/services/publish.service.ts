@@ -1,0 +1,117 @@
+/**
+ * Publishing a revision: validate → compile → consistency check → store snapshots → make the revision live
+ * → NOTIFY the xds replicas, all in one transaction (the NOTIFY is delivered at commit). A revision that
+ * fails any check leaves the live revision and the stored snapshots untouched.
+ *
+ * Idempotent: publishing content whose snapshots are already the latest writes no snapshot row and reports
+ * `changed: false` (proxies see nothing new). Node groups that disappear from the graph get an empty
+ * snapshot, so their proxies drop the config the graph no longer describes.
+ */
+import type { Actor } from '../../contracts/workflows.schema';
+import { validateRouteGraph } from '../../contracts/route-graph.validate';
+import { CompileError, compileSnapshots } from '../../core/xds/compile';
+import { checkSnapshotConsistency, emptyResources, snapshotVersion, type XdsSnapshot } from '../../core/xds/snapshot';
+import { findRevisionToPublish, lockTenantForPublish, markRevisionLive } from '../db/revision-publish.repo';
+import { listLatestSnapshotVersions, notifySnapshotChanged, saveSnapshot } from '../db/snapshot.repo';
+import { inTransaction, type DbTx } from '../db/tx';
+import { AppError, conflict, notFound } from '../errors';
+import { appendAudit } from '../audit/audit.service';
+
+const SYSTEM_ACTOR = { type: 'system', id: 'publish', name: 'publish service' } as const;
+
+export interface PublishRevisionInput {
+  tenantId: string;
+  revisionId: string;
+  /** Who publishes (for the audit entry). */
+  actor?: Actor;
+}
+
+export interface PublishRevisionResult {
+  /** Every node group of the tenant with the version it now serves. */
+  snapshots: { nodeGroup: string; version: string }[];
+  /** True when at least one node group's snapshot version changed. */
+  changed: boolean;
+}
+
+/** The compiled snapshots failed the consistency check (a compiler bug, never the operator's input). */
+export class SnapshotConsistencyError extends AppError {
+  readonly kind = 'snapshot_inconsistent';
+  constructor(readonly problems: { nodeGroup: string; problem: string }[]) {
+    super(
+      'bad_request',
+      `the compiled snapshots are inconsistent: ${problems.map((p) => `${p.nodeGroup}: ${p.problem}`).join('; ')}`,
+      problems.map((p) => ({ path: `snapshots.${p.nodeGroup}`, message: p.problem })),
+    );
+  }
+}
+
+export async function publishRevision(db: DbTx, input: PublishRevisionInput): Promise<PublishRevisionResult> {
+  return inTransaction(db, async (tx) => {
+    const tenant = await lockTenantForPublish(tx, input.tenantId);
+    if (tenant === null) throw notFound('tenant');
+    const revision = await findRevisionToPublish(tx, input.tenantId, input.revisionId);
+    if (revision === null) throw notFound('revision');
+    if (revision.state === 'rejected') throw conflict(`revision ${revision.number} was rejected and cannot be published`);
+
+    const validation = validateRouteGraph(revision.graph);
+    if (!validation.ok) {
+      throw new AppError('bad_request', `revision ${revision.number} is not a valid route graph`, validation.issues);
+    }
+    let snapshots: XdsSnapshot[];
+    try {
+      snapshots = compileSnapshots(validation.graph);
+    } catch (err) {
+      if (err instanceof CompileError) throw new AppError('bad_request', `revision ${revision.number} cannot be compiled`, err.issues);
+      throw err;
+    }
+    const problems = snapshots.flatMap((s) => checkSnapshotConsistency(s).map((problem) => ({ nodeGroup: s.nodeGroup, problem })));
+    if (problems.length > 0) throw new SnapshotConsistencyError(problems);
+
+    // Node groups the graph no longer has: an empty snapshot (once).
+    const compiled = new Set(snapshots.map((s) => s.nodeGroup));
+    for (const previous of await listLatestSnapshotVersions(tx, input.tenantId)) {
+      if (compiled.has(previous.nodeGroup) || previous.empty) continue;
+      const resources = emptyResources();
+      snapshots.push({ nodeGroup: previous.nodeGroup, version: snapshotVersion(resources), resources });
+    }
+
+    const changedGroups: XdsSnapshot[] = [];
+    for (const s of snapshots) {
+      const { changed } = await saveSnapshot(tx, {
+        tenantId: input.tenantId,
+        nodeGroup: s.nodeGroup,
+        version: s.version,
+        revisionId: revision.id,
+        resources: s.resources,
+      });
+      if (changed) changedGroups.push(s);
+    }
+
+    if (tenant.liveRevisionId !== revision.id || revision.state !== 'live') {
+      await markRevisionLive(tx, input.tenantId, revision.id);
+    }
+
+    for (const s of changedGroups) {
+      await notifySnapshotChanged(tx, { tenantId: input.tenantId, nodeGroup: s.nodeGroup, version: s.version });
+    }
+
+    // The one audit entry of a publish, in the same transaction as the change (none for a no-op republish).
+    const becameLive = tenant.liveRevisionId !== revision.id;
+    if (becameLive || changedGroups.length > 0) {
+      await appendAudit(tx, {
+        tenantId: input.tenantId,
+        actor: input.actor ?? SYSTEM_ACTOR,
+        action: 'revision.publish',
+        target: { type: 'revision', id: revision.id },
+        before: { liveRevisionId: tenant.liveRevisionId },
+        after: { liveRevisionId: revision.id, snapshots: snapshots.map((s) => ({ nodeGroup: s.nodeGroup, version: s.version })) },
+        details: { number: revision.number, changedNodeGroups: changedGroups.map((s) => s.nodeGroup) },
+      });
+    }
+
+    return {
+      snapshots: snapshots.map((s) => ({ nodeGroup: s.nodeGroup, version: s.version })).sort((a, b) => (a.nodeGroup < b.nodeGroup ? -1 : 1)),
+      changed: changedGroups.length > 0,
+    };
+  });
+}

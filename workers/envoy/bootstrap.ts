@@ -1,0 +1,74 @@
+/**
+ * Envoy bootstrap for a proxy managed by ProxyShard: everything but the `xds` cluster comes over ADS
+ * (state-of-the-world gRPC, v3). The node metadata tells the xds server which tenant and node group the
+ * proxy belongs to.
+ */
+import { isIpAddress } from '../../core/route-graph/ip-address';
+
+export interface EnvoyBootstrapOptions {
+  /** node.id: unique per proxy within the tenant. */
+  nodeId: string;
+  /** Tenant slug (node.metadata.tenant). */
+  tenant: string;
+  /** Node group name (node.metadata.node_group). */
+  nodeGroup: string;
+  xdsHost: string;
+  xdsPort: number;
+  adminPort: number;
+  /** node.cluster (Envoy's service cluster); default "proxyshard". */
+  nodeCluster?: string;
+  /** Admin interface address; default 127.0.0.1 (the admin API is unauthenticated). */
+  adminAddress?: string;
+}
+
+export type EnvoyBootstrap = Record<string, unknown>;
+
+export function envoyBootstrap(opts: EnvoyBootstrapOptions): EnvoyBootstrap {
+  const ads = { ads: {}, resource_api_version: 'V3' };
+  return {
+    node: {
+      id: opts.nodeId,
+      cluster: opts.nodeCluster ?? 'proxyshard',
+      metadata: { tenant: opts.tenant, node_group: opts.nodeGroup },
+    },
+    admin: {
+      address: { socket_address: { address: opts.adminAddress ?? '127.0.0.1', port_value: opts.adminPort } },
+    },
+    dynamic_resources: {
+      ads_config: {
+        api_type: 'GRPC',
+        transport_api_version: 'V3',
+        grpc_services: [{ envoy_grpc: { cluster_name: 'xds' } }],
+        set_node_on_first_message_only: true,
+      },
+      cds_config: ads,
+      lds_config: ads,
+    },
+    static_resources: {
+      clusters: [
+        {
+          name: 'xds',
+          type: isIpAddress(opts.xdsHost) ? 'STATIC' : 'STRICT_DNS',
+          connect_timeout: '1s',
+          load_assignment: {
+            cluster_name: 'xds',
+            endpoints: [
+              { lb_endpoints: [{ endpoint: { address: { socket_address: { address: opts.xdsHost, port_value: opts.xdsPort } } } }] },
+            ],
+          },
+          typed_extension_protocol_options: {
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+              explicit_http_config: {
+                // gRPC needs HTTP/2; keepalives notice a vanished control plane.
+                http2_protocol_options: {
+                  connection_keepalive: { interval: '30s', timeout: '5s' },
+                },
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}

@@ -1,0 +1,305 @@
+/**
+ * envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources, state of the world.
+ *
+ * Per stream and type URL:
+ *   - every response carries version_info (the snapshot version) and a fresh nonce (unique across streams);
+ *   - a request whose response_nonce is the last nonce sent is an ACK, or a NACK when it has error_detail
+ *     (recorded with that nonce, the version that nonce carried and Envoy's message); a request with an
+ *     older nonce is stale and ignored; a request without nonce is a new subscription and always answered;
+ *   - the server answers only an outstanding request (after an ACK/NACK or a new subscription), and only when
+ *     the snapshot version or the set of resources the request selects differs from the last response;
+ *   - LDS/CDS: empty resource_names (or "*") = all; RDS/EDS: exactly the requested names that exist;
+ *   - on a new snapshot, types go out in the order clusters → endpoints → listeners → routes.
+ * The proxy's tenant and node group come from node metadata (`tenant`, `node_group`) of the first request.
+ */
+import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { PUSH_ORDER, resourceKindOfTypeUrl, TYPE_URL, type ResourceKind } from '../../core/xds/snapshot';
+import type { ProxyConnection, ProxyConnectInput } from '../../server/db/proxy.repo';
+import { XdsMetrics } from './metrics';
+import type { DiscoveryRequest, DiscoveryRequestInput, DiscoveryResponse, EncodedAny, XdsProtos } from './protos';
+import type { CachedSnapshot, SnapshotCache } from './snapshot-cache';
+
+export const ADS_SERVICE_NAME = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+/** Where the server records what proxies do (PostgreSQL in production, a fake in unit tests). */
+export interface ProxyStateStore {
+  connected(input: ProxyConnectInput): Promise<ProxyConnection>;
+  disconnected(conn: ProxyConnection): Promise<void>;
+  sent(proxyId: string, typeUrl: string, sent: { version: string; nonce: string }): Promise<void>;
+  acked(proxyId: string, typeUrl: string, version: string): Promise<void>;
+  nacked(proxyId: string, typeUrl: string, nack: { version: string; nonce: string; error: string }): Promise<void>;
+}
+
+export interface AdsServerOptions {
+  protos: XdsProtos;
+  cache: SnapshotCache;
+  store: ProxyStateStore;
+  /** Tenant slug → tenant id; undefined when there is no such tenant. */
+  resolveTenant: (slug: string) => Promise<string | undefined>;
+  metrics: XdsMetrics;
+  log: Logger;
+  /** This replica's name, stored on the proxies it serves. */
+  replica: string;
+  defaultTenant?: string;
+  defaultNodeGroup?: string;
+}
+
+export function adsServiceDefinition(protos: XdsProtos): grpc.ServiceDefinition {
+  return {
+    StreamAggregatedResources: {
+      path: `/${ADS_SERVICE_NAME}/StreamAggregatedResources`,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: (req: DiscoveryRequestInput) => Buffer.from(protos.encodeDiscoveryRequest(req)),
+      requestDeserialize: (bytes: Buffer) => protos.decodeDiscoveryRequest(bytes),
+      responseSerialize: (res: DiscoveryResponse) => Buffer.from(protos.encodeDiscoveryResponse(res)),
+      responseDeserialize: (bytes: Buffer) => protos.decodeDiscoveryResponse(bytes),
+    },
+  };
+}
+
+/** The ADS service: its implementation plus a handle on the open streams (for shutdown and tests). */
+export class AdsServer {
+  private readonly streams = new Set<AdsStream>();
+
+  constructor(private readonly opts: AdsServerOptions) {}
+
+  implementation(): grpc.UntypedServiceImplementation {
+    const handler: grpc.handleBidiStreamingCall<DiscoveryRequest, DiscoveryResponse> = (call) => {
+      const stream = new AdsStream(call, this.opts, () => this.streams.delete(stream));
+      this.streams.add(stream);
+    };
+    return { StreamAggregatedResources: handler };
+  }
+
+  get openStreams(): number {
+    return this.streams.size;
+  }
+
+  /** Ends every stream with UNAVAILABLE (proxies reconnect, possibly to another replica) and waits for their cleanup. */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.streams].map((s) => s.close(grpc.status.UNAVAILABLE, 'xds server shutting down')));
+  }
+}
+
+interface TypeState {
+  typeUrl: string;
+  kind: ResourceKind | undefined;
+  /** The client has a request we have not answered yet. */
+  pending: boolean;
+  /** resource_names of the latest request. */
+  names: string[];
+  lastSent?: { version: string; nonce: string; namesKey: string };
+}
+
+interface ProxyIdentity {
+  tenantId: string;
+  tenantSlug: string;
+  nodeGroup: string;
+  nodeId: string;
+}
+
+class AdsStream {
+  private readonly log: Logger;
+  private readonly noncePrefix = randomBytes(4).toString('hex');
+  private nonceCounter = 0;
+  private readonly types = new Map<string, TypeState>();
+  private identity?: ProxyIdentity;
+  private connection?: Promise<ProxyConnection | undefined>;
+  private unsubscribe?: () => void;
+  /** Requests are handled one at a time, in order. */
+  private requests: Promise<void> = Promise.resolve();
+  /** Database writes, in order, never failing the stream. */
+  private writes: Promise<void> = Promise.resolve();
+  private closed = false;
+  private finished?: Promise<void>;
+
+  constructor(
+    private readonly call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>,
+    private readonly opts: AdsServerOptions,
+    private readonly onFinished: () => void,
+  ) {
+    this.log = opts.log.child({ peer: call.getPeer() });
+    call.on('data', (req: DiscoveryRequest) => {
+      this.requests = this.requests.then(() => this.handle(req)).catch((err: unknown) => this.fail(err));
+    });
+    call.on('end', () => void this.close(grpc.status.OK, 'client closed the stream'));
+    call.on('error', (err) => {
+      this.log.debug({ err }, 'ADS stream error');
+      void this.close(undefined, undefined);
+    });
+    call.on('cancelled', () => void this.close(undefined, undefined));
+  }
+
+  /** Ends the stream (with a status when it is still open) and records the disconnect. Idempotent. */
+  close(code: grpc.status | undefined, details: string | undefined): Promise<void> {
+    this.finished ??= (async () => {
+      this.closed = true;
+      this.unsubscribe?.();
+      if (code !== undefined && !this.call.cancelled) {
+        if (code === grpc.status.OK) this.call.end();
+        else this.call.emit('error', { code, details: details ?? '' });
+      }
+      if (this.identity !== undefined) {
+        this.opts.metrics.connectedProxies.dec();
+        this.log.info({ nodeId: this.identity.nodeId }, 'proxy disconnected');
+      }
+      const conn = await this.connection;
+      if (conn !== undefined) this.record('disconnect', () => this.opts.store.disconnected(conn));
+      await this.writes;
+      this.onFinished();
+    })();
+    return this.finished;
+  }
+
+  private fail(err: unknown): void {
+    this.log.error({ err }, 'ADS stream failed');
+    void this.close(grpc.status.INTERNAL, err instanceof Error ? err.message : String(err));
+  }
+
+  private async handle(req: DiscoveryRequest): Promise<void> {
+    if (this.closed) return;
+    if (this.identity === undefined) {
+      const ok = await this.identify(req);
+      if (!ok || this.closed) return;
+    }
+    const typeUrl = req.type_url;
+    if (typeUrl === '') {
+      this.log.warn('request without type_url ignored');
+      return;
+    }
+    let state = this.types.get(typeUrl);
+    if (state === undefined) {
+      state = { typeUrl, kind: resourceKindOfTypeUrl(typeUrl), pending: false, names: [] };
+      this.types.set(typeUrl, state);
+      if (state.kind === undefined) this.log.warn({ typeUrl }, 'subscription to a resource type this server does not serve');
+    }
+
+    const nonce = req.response_nonce;
+    let force = false;
+    if (nonce === '') {
+      force = true; // a new subscription (or a reconnect): always answer
+    } else if (state.lastSent === undefined || nonce !== state.lastSent.nonce) {
+      this.log.debug({ typeUrl, nonce, expected: state.lastSent?.nonce }, 'stale nonce ignored');
+      return;
+    } else {
+      const sent = state.lastSent;
+      const proxyId = (await this.connection)?.proxyId;
+      const type = XdsMetrics.typeLabel(typeUrl);
+      if (req.error_detail !== null) {
+        const error = req.error_detail.message;
+        this.opts.metrics.nacks.inc({ type });
+        this.log.warn({ nodeId: this.identity?.nodeId, typeUrl, version: sent.version, nonce, error }, 'NACK');
+        if (proxyId) this.record('nack', () => this.opts.store.nacked(proxyId, typeUrl, { version: sent.version, nonce, error }));
+      } else {
+        this.opts.metrics.acks.inc({ type });
+        this.log.debug({ typeUrl, version: sent.version }, 'ACK');
+        if (proxyId) this.record('ack', () => this.opts.store.acked(proxyId, typeUrl, sent.version));
+      }
+    }
+    state.names = req.resource_names;
+    state.pending = true;
+    this.respond(state, force);
+  }
+
+  /** Reads tenant and node group from the first request's node; false when the stream was refused. */
+  private async identify(req: DiscoveryRequest): Promise<boolean> {
+    const node = req.node;
+    if (node === null || node.id === '') {
+      await this.close(grpc.status.INVALID_ARGUMENT, 'the first DiscoveryRequest must carry a node with an id');
+      return false;
+    }
+    const meta = node.metadata;
+    const tenantSlug = typeof meta.tenant === 'string' && meta.tenant !== '' ? meta.tenant : (this.opts.defaultTenant ?? 'demo');
+    const nodeGroup =
+      typeof meta.node_group === 'string' && meta.node_group !== '' ? meta.node_group : (this.opts.defaultNodeGroup ?? 'default');
+    const tenantId = await this.opts.resolveTenant(tenantSlug);
+    if (tenantId === undefined) {
+      this.log.warn({ nodeId: node.id, tenant: tenantSlug }, 'proxy of an unknown tenant refused');
+      await this.close(grpc.status.NOT_FOUND, `unknown tenant "${tenantSlug}" (node metadata "tenant")`);
+      return false;
+    }
+    if (this.closed) return false;
+    this.identity = { tenantId, tenantSlug, nodeGroup, nodeId: node.id };
+    const input: ProxyConnectInput = {
+      tenantId,
+      nodeId: node.id,
+      nodeCluster: node.cluster,
+      nodeGroup,
+      metadata: meta,
+      userAgent: node.userAgent,
+      replica: this.opts.replica,
+    };
+    // Connect is awaited before the first response is recorded (writes are chained), but not before sending it.
+    const connection = this.opts.store.connected(input).then(
+      (conn) => conn,
+      (err: unknown) => {
+        this.log.error({ err, nodeId: node.id }, 'could not record the proxy connection');
+        return undefined;
+      },
+    );
+    this.connection = connection;
+    this.writes = this.writes.then(() => connection.then(() => undefined));
+    this.opts.metrics.connectedProxies.inc();
+    this.log.info({ nodeId: node.id, tenant: tenantSlug, nodeGroup, userAgent: node.userAgent }, 'proxy connected');
+    this.unsubscribe = this.opts.cache.subscribe(tenantId, nodeGroup, (snapshot) => this.onSnapshot(snapshot));
+    return true;
+  }
+
+  private onSnapshot(_snapshot: CachedSnapshot): void {
+    if (this.closed) return;
+    for (const kind of PUSH_ORDER) {
+      const state = this.types.get(TYPE_URL[kind]);
+      if (state !== undefined) this.respond(state, false);
+    }
+  }
+
+  private respond(state: TypeState, force: boolean): void {
+    if (!state.pending || state.kind === undefined || this.identity === undefined || this.closed) return;
+    const snapshot = this.opts.cache.get(this.identity.tenantId, this.identity.nodeGroup);
+    if (snapshot === undefined) return; // nothing published for this node group yet: hold the request
+    const resources = selectResources(snapshot, state.kind, state.names);
+    const namesKey = resources.map(([name]) => name).join('\u0000');
+    const last = state.lastSent;
+    if (!force && last !== undefined && last.version === snapshot.version && last.namesKey === namesKey) return;
+
+    const nonce = `${this.noncePrefix}-${++this.nonceCounter}`;
+    this.call.write({
+      version_info: snapshot.version,
+      resources: resources.map(([, any]) => any),
+      type_url: state.typeUrl,
+      nonce,
+    });
+    state.pending = false;
+    state.lastSent = { version: snapshot.version, nonce, namesKey };
+    this.opts.metrics.pushes.inc({ type: XdsMetrics.typeLabel(state.typeUrl) });
+    this.log.debug({ typeUrl: state.typeUrl, version: snapshot.version, nonce, resources: resources.length }, 'sent');
+    const typeUrl = state.typeUrl;
+    const version = snapshot.version;
+    this.record('sent', async () => {
+      const conn = await this.connection;
+      if (conn !== undefined) await this.opts.store.sent(conn.proxyId, typeUrl, { version, nonce });
+    });
+  }
+
+  private record(what: string, write: () => Promise<void>): void {
+    this.writes = this.writes.then(write).catch((err: unknown) => {
+      this.log.error({ err, what, nodeId: this.identity?.nodeId }, 'could not record proxy state');
+    });
+  }
+}
+
+/** LDS/CDS: all when no names (or "*") are requested; RDS/EDS: the requested names that exist. */
+function selectResources(snapshot: CachedSnapshot, kind: ResourceKind, names: readonly string[]): [string, EncodedAny][] {
+  const all = snapshot.resources[kind];
+  const wildcardType = kind === 'listeners' || kind === 'clusters';
+  if (wildcardType && (names.length === 0 || names.includes('*'))) return [...all];
+  const out: [string, EncodedAny][] = [];
+  for (const name of [...new Set(names)].sort()) {
+    const any = all.get(name);
+    if (any !== undefined) out.push([name, any]);
+  }
+  return out;
+}

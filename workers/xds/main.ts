@@ -1,0 +1,59 @@
+/**
+ * The `xds` process: `tsx workers/xds/main.ts`. Needs DATABASE_URL (scripts/start.ts passes it); serves
+ * ADS + gRPC health on 127.0.0.1:XDS_PORT and /healthz + /metrics on 127.0.0.1:XDS_HTTP_PORT.
+ * SIGINT/SIGTERM: streams are closed (proxies keep their config and reconnect), then the process exits.
+ */
+import pino from 'pino';
+import { createDb } from '../../server/db/client';
+import { getEnv } from '../../server/env';
+import { startXdsServer } from './xds.server';
+
+async function main(): Promise<void> {
+  const env = getEnv();
+  const log = pino({ level: env.LOG_LEVEL, base: { service: 'xds' } });
+  if (env.DATABASE_URL === undefined) {
+    log.fatal('DATABASE_URL must be set (npm start passes the embedded PostgreSQL URL)');
+    process.exitCode = 2;
+    return;
+  }
+  const db = createDb(env.DATABASE_URL);
+  let server: Awaited<ReturnType<typeof startXdsServer>>;
+  try {
+    server = await startXdsServer({
+      db,
+      databaseUrl: env.DATABASE_URL,
+      grpcPort: env.XDS_PORT,
+      httpPort: env.XDS_HTTP_PORT,
+      log,
+    });
+  } catch (err) {
+    log.fatal({ err }, 'xds failed to start');
+    await db.$disconnect().catch(() => {});
+    process.exitCode = 1;
+    return;
+  }
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    server
+      .stop()
+      .then(() => db.$disconnect())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'unclean shutdown');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+void main();

@@ -1,0 +1,76 @@
+/**
+ * The xds replica's in-memory view of published snapshots: per (tenant, node group) the latest snapshot,
+ * with every resource already encoded as google.protobuf.Any (encoded once, sent to many proxies).
+ * Streams subscribe to their (tenant, node group) and are told when its version changes.
+ */
+import { PUSH_ORDER, resourceName, type ResourceKind, type SnapshotResources } from '../../core/xds/snapshot';
+import type { EncodedAny, XdsProtos } from './protos';
+
+export interface CachedSnapshot {
+  tenantId: string;
+  nodeGroup: string;
+  version: string;
+  /** Per type: resource name → encoded resource, in snapshot order. */
+  resources: Record<ResourceKind, Map<string, EncodedAny>>;
+}
+
+export type SnapshotListener = (snapshot: CachedSnapshot) => void;
+
+const key = (tenantId: string, nodeGroup: string) => `${tenantId}\u0000${nodeGroup}`;
+
+export class SnapshotCache {
+  private readonly snapshots = new Map<string, CachedSnapshot>();
+  private readonly listeners = new Map<string, Set<SnapshotListener>>();
+
+  constructor(private readonly protos: XdsProtos) {}
+
+  /**
+   * Encodes and stores a snapshot; listeners hear about it when the version differs from the cached one.
+   * Throws (and keeps the previous snapshot) when a resource cannot be encoded.
+   */
+  set(input: { tenantId: string; nodeGroup: string; version: string; resources: SnapshotResources }): boolean {
+    const k = key(input.tenantId, input.nodeGroup);
+    if (this.snapshots.get(k)?.version === input.version) return false;
+    const resources = {} as CachedSnapshot['resources'];
+    for (const kind of PUSH_ORDER) {
+      const encoded = new Map<string, EncodedAny>();
+      input.resources[kind].forEach((r, i) => {
+        try {
+          encoded.set(resourceName(r), this.protos.encodeAny(r));
+        } catch (err) {
+          throw new Error(`snapshot ${input.version} of node group ${input.nodeGroup}: ${kind}[${i}]: ${(err as Error).message}`, {
+            cause: err,
+          });
+        }
+      });
+      resources[kind] = encoded;
+    }
+    const snapshot: CachedSnapshot = { tenantId: input.tenantId, nodeGroup: input.nodeGroup, version: input.version, resources };
+    this.snapshots.set(k, snapshot);
+    for (const listener of [...(this.listeners.get(k) ?? [])]) listener(snapshot);
+    return true;
+  }
+
+  get(tenantId: string, nodeGroup: string): CachedSnapshot | undefined {
+    return this.snapshots.get(key(tenantId, nodeGroup));
+  }
+
+  get size(): number {
+    return this.snapshots.size;
+  }
+
+  /** Calls `listener` on every new version of (tenant, node group); returns the unsubscribe function. */
+  subscribe(tenantId: string, nodeGroup: string, listener: SnapshotListener): () => void {
+    const k = key(tenantId, nodeGroup);
+    let set = this.listeners.get(k);
+    if (set === undefined) {
+      set = new Set();
+      this.listeners.set(k, set);
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(k);
+    };
+  }
+}

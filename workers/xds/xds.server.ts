@@ -1,0 +1,262 @@
+/**
+ * The xds process, assembled: snapshot cache rebuilt from PostgreSQL and kept current by LISTEN/NOTIFY,
+ * the ADS and gRPC health services on one gRPC port, `/healthz` and `/metrics` on an HTTP port, and proxy
+ * state written back to PostgreSQL. `startXdsServer` is what workers/xds/main.ts and the tests call.
+ */
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Db } from '../../server/db/client';
+import { pingDatabase } from '../../server/db/health.repo';
+import {
+  markReplicaProxiesDisconnected,
+  recordProxyConnected,
+  recordProxyDisconnected,
+  recordResourceAck,
+  recordResourceNack,
+  recordResourceSent,
+} from '../../server/db/proxy.repo';
+import { listenForSnapshots, type SnapshotListener } from '../../server/db/snapshot-listener';
+import { findLatestSnapshot, listLatestSnapshots, type StoredSnapshot } from '../../server/db/snapshot.repo';
+import { findTenantBySlug } from '../../server/db/tenant.repo';
+import { ADS_SERVICE_NAME, AdsServer, adsServiceDefinition, type ProxyStateStore } from './ads.server';
+import { HealthStatus, healthServiceDefinition } from './health.service';
+import { XdsMetrics } from './metrics';
+import { loadXdsProtos } from './protos';
+import { SnapshotCache } from './snapshot-cache';
+
+export interface XdsServerOptions {
+  db: Db;
+  /** For the LISTEN connection. */
+  databaseUrl: string;
+  /** gRPC (ADS + health) port; 0 = any free port. */
+  grpcPort: number;
+  /** HTTP (/healthz, /metrics) port; 0 = any free port; null = no HTTP server. */
+  httpPort: number | null;
+  /** Bind address of both servers; default 127.0.0.1. */
+  host?: string;
+  log: Logger;
+  /** Name of this replica (stored on the proxies it serves); default hostname:grpcPort. */
+  replica?: string;
+  /** Collect Node's default process metrics; default true. */
+  defaultMetrics?: boolean;
+}
+
+export interface RunningXdsServer {
+  grpcPort: number;
+  httpPort: number | null;
+  cache: SnapshotCache;
+  ads: AdsServer;
+  metrics: XdsMetrics;
+  health: HealthStatus;
+  /** Loads the latest snapshot of one (tenant, node group) from PostgreSQL into the cache. */
+  reload(tenantId: string, nodeGroup: string): Promise<void>;
+  /** Ends all streams (proxies reconnect elsewhere), stops listening, closes both servers. */
+  stop(): Promise<void>;
+}
+
+export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXdsServer> {
+  const { db, log } = opts;
+  const host = opts.host ?? '127.0.0.1';
+  // Stable across restarts when the port is fixed, so a restarted replica can clear what it left behind.
+  const replica = opts.replica ?? `${hostname()}:${opts.grpcPort === 0 ? `pid${process.pid}` : opts.grpcPort}`;
+  const protos = loadXdsProtos();
+  const cache = new SnapshotCache(protos);
+  const metrics = new XdsMetrics({ defaultMetrics: opts.defaultMetrics });
+  const health = new HealthStatus();
+  health.set('', 'NOT_SERVING');
+  health.set(ADS_SERVICE_NAME, 'NOT_SERVING');
+
+  const load = (s: StoredSnapshot): void => {
+    try {
+      if (cache.set(s)) log.info({ tenantId: s.tenantId, nodeGroup: s.nodeGroup, version: s.version }, 'snapshot loaded');
+    } catch (err) {
+      metrics.snapshotErrors.inc();
+      log.error({ err, tenantId: s.tenantId, nodeGroup: s.nodeGroup, version: s.version }, 'snapshot rejected; the previous one stays in use');
+    }
+    metrics.snapshots.set(cache.size);
+  };
+
+  // One reload at a time per (tenant, node group), always reading the latest row: out-of-order or
+  // coalesced notifications still end on the newest snapshot.
+  const reloads = new Map<string, Promise<void>>();
+  const reload = (tenantId: string, nodeGroup: string): Promise<void> => {
+    const k = `${tenantId}\u0000${nodeGroup}`;
+    const next = (reloads.get(k) ?? Promise.resolve())
+      .then(async () => {
+        const s = await findLatestSnapshot(db, tenantId, nodeGroup);
+        if (s !== null) load(s);
+      })
+      .catch((err: unknown) => {
+        metrics.snapshotErrors.inc();
+        log.error({ err, tenantId, nodeGroup }, 'could not load snapshot');
+      });
+    reloads.set(k, next);
+    void next.finally(() => {
+      if (reloads.get(k) === next) reloads.delete(k);
+    });
+    return next;
+  };
+  const reloadAll = async (): Promise<void> => {
+    for (const s of await listLatestSnapshots(db)) load(s);
+  };
+
+  // Listen first, then load: a publish between the two is seen by one or the other.
+  const listener: SnapshotListener = await listenForSnapshots(opts.databaseUrl, {
+    onNotification: (n) => void reload(n.tenantId, n.nodeGroup),
+    onReconnect: () => {
+      log.info('snapshot notifications reconnected; reloading all snapshots');
+      reloadAll().catch((err: unknown) => log.error({ err }, 'reload after reconnect failed'));
+    },
+    onError: (err) => log.warn({ err }, 'snapshot notification connection problem'),
+  });
+
+  let grpcServer: grpc.Server | undefined;
+  let httpServer: HttpServer | undefined;
+  try {
+    await reloadAll();
+    const stale = await markReplicaProxiesDisconnected(db, replica);
+    if (stale > 0) log.info({ stale }, 'cleared proxies left connected by a previous run of this replica');
+
+    const store: ProxyStateStore = {
+      connected: (input) => recordProxyConnected(db, input),
+      disconnected: (conn) => recordProxyDisconnected(db, conn),
+      sent: (proxyId, typeUrl, sent) => recordResourceSent(db, proxyId, typeUrl, sent),
+      acked: (proxyId, typeUrl, version) => recordResourceAck(db, proxyId, typeUrl, version),
+      nacked: (proxyId, typeUrl, nack) => recordResourceNack(db, proxyId, typeUrl, nack),
+    };
+    const ads = new AdsServer({
+      protos,
+      cache,
+      store,
+      metrics,
+      log: log.child({ component: 'ads' }),
+      replica,
+      resolveTenant: async (slug) => (await findTenantBySlug(db, slug))?.id,
+    });
+
+    const server = new grpc.Server({
+      // Envoy keeps one long-lived stream; answer its keepalive pings.
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+      'grpc.max_send_message_length': 64 * 1024 * 1024,
+    });
+    grpcServer = server;
+    server.addService(adsServiceDefinition(protos), ads.implementation());
+    server.addService(healthServiceDefinition, health.implementation());
+    const grpcPort = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${host}:${opts.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      ),
+    );
+    health.set('', 'SERVING');
+    health.set(ADS_SERVICE_NAME, 'SERVING');
+
+    let httpPort: number | null = null;
+    if (opts.httpPort !== null) {
+      const http = createServer((req, res) => {
+        const url = req.url ?? '/';
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.writeHead(405, { allow: 'GET, HEAD' }).end();
+        } else if (url === '/healthz') {
+          void healthz(db, health).then(({ ok, body }) => {
+            res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+          });
+        } else if (url === '/metrics') {
+          metrics.registry.metrics().then(
+            (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+            (err: unknown) => {
+              log.error({ err }, 'metrics failed');
+              res.writeHead(500).end();
+            },
+          );
+        } else {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+        }
+      });
+      httpServer = http;
+      httpPort = await new Promise<number>((resolve, reject) => {
+        http.once('error', reject);
+        http.listen(opts.httpPort ?? 0, host, () => resolve((http.address() as AddressInfo).port));
+      });
+    }
+
+    log.info({ grpc: `${host}:${grpcPort}`, http: httpPort === null ? null : `${host}:${httpPort}`, replica, snapshots: cache.size }, 'xds serving');
+
+    let stopping: Promise<void> | undefined;
+    return {
+      grpcPort,
+      httpPort,
+      cache,
+      ads,
+      metrics,
+      health,
+      reload,
+      stop: () => {
+        stopping ??= (async () => {
+          health.set('', 'NOT_SERVING');
+          health.set(ADS_SERVICE_NAME, 'NOT_SERVING');
+          health.closeWatchers();
+          await listener.close();
+          await ads.closeAll();
+          await shutdownGrpc(server, 5_000);
+          await closeHttp(httpServer);
+          await Promise.allSettled([...reloads.values()]);
+          log.info('xds stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await listener.close();
+    grpcServer?.forceShutdown();
+    await closeHttp(httpServer);
+    throw err;
+  }
+}
+
+async function healthz(db: Db, health: HealthStatus): Promise<{ ok: boolean; body: Record<string, string> }> {
+  const grpcOk = health.get('') === 'SERVING';
+  let dbStatus = 'ok';
+  try {
+    await withTimeout(pingDatabase(db), 2_000);
+  } catch (err) {
+    dbStatus = err instanceof Error ? err.message : String(err);
+  }
+  const ok = grpcOk && dbStatus === 'ok';
+  return { ok, body: { status: ok ? 'ok' : 'unavailable', database: dbStatus, grpc: health.get('') ?? 'UNKNOWN' } };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function shutdownGrpc(server: grpc.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+function closeHttp(server: HttpServer | undefined): Promise<void> {
+  if (server === undefined || !server.listening) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
