@@ -45,7 +45,8 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
   args.push('--http-port', String(opts.httpPort ?? opts.port + 10));
   args.push('--metrics-port', String(opts.metricsPort ?? opts.port + 20));
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: a terminal's Ctrl-C reaches `npm start`, which stops Temporal after the worker.
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let exited: string | undefined;
   const onLine = (buf: Buffer) => {
     for (const line of buf.toString('utf8').split('\n')) if (line.trim()) opts.log(line);
