@@ -2,11 +2,13 @@
  * The one place that reads process.env. Everything else receives a parsed `Env`.
  * Each variable is documented in README.md ("Configuration").
  */
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
-export const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
+// Not `new URL('.', import.meta.url)`: Next.js (Turbopack) bundles this file for the web app and treats that
+// expression as an asset import of the folder, which fails to build.
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 const port = (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback);
 const optionalString = z
@@ -25,7 +27,14 @@ export const EnvSchema = z.object({
   WEB_PORT: port(3000),
   XDS_PORT: port(18000),
   XDS_HTTP_PORT: port(18001),
+  /** gRPC port of the XDP agent channel (contracts/agent.proto), when served apart from XDS_PORT. */
+  AGENT_CHANNEL_PORT: port(18003),
   WORKER_HTTP_PORT: port(18002),
+  /**
+   * Port of the Temporal SDK's own Prometheus exporter in the worker (task slots, poll latencies, sticky
+   * cache…), served at http://127.0.0.1:<port>/metrics next to WORKER_HTTP_PORT; 0 (default) = off.
+   */
+  WORKER_TEMPORAL_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   ENVOY_LISTENER_PORT: port(10000),
   ENVOY_ADMIN_PORT: port(9901),
   DEMO_UPSTREAM_PORTS: z
@@ -44,6 +53,8 @@ export const EnvSchema = z.object({
   TEMPORAL_UI_PORT: port(8233),
   TEMPORAL_NAMESPACE: z.string().min(1).default('proxyshard'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('proxyshard'),
+  /** Searched for temporal, opa and envoy when *_BIN is unset (server/binaries.ts). */
+  PATH: z.string().default(''),
   TEMPORAL_BIN: optionalString,
   OPA_BIN: optionalString,
   ENVOY_BIN: optionalString,
@@ -55,6 +66,10 @@ export const EnvSchema = z.object({
   SESSION_TTL_HOURS: z.coerce.number().positive().default(12),
   /** Largest accepted JSON request body, in bytes. */
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_000_000),
+  /** CLI (`npm run cli`): base URL of the web app; overrides ~/.config/proxyshard/cli.json, a --url flag overrides it. */
+  PROXYSHARD_URL: optionalString,
+  /** CLI: API token (`ps_…`); overrides ~/.config/proxyshard/cli.json, a --token flag overrides it. */
+  PROXYSHARD_TOKEN: optionalString,
 });
 
 export type Env = z.infer<typeof EnvSchema>;

@@ -1,11 +1,13 @@
 /**
  * The `xds` process: `tsx workers/xds/main.ts`. Needs DATABASE_URL (scripts/start.ts passes it); serves
- * ADS + gRPC health on 127.0.0.1:XDS_PORT and /healthz + /metrics on 127.0.0.1:XDS_HTTP_PORT.
+ * ADS, the XDP agent channel and gRPC health on 127.0.0.1:XDS_PORT and /healthz + /metrics on
+ * 127.0.0.1:XDS_HTTP_PORT.
  * SIGINT/SIGTERM: streams are closed (proxies keep their config and reconnect), then the process exits.
  */
 import pino from 'pino';
 import { createDb } from '../../server/db/client';
 import { getEnv } from '../../server/env';
+import { createAgentChannel } from '../agents/agent-channel.server';
 import { startXdsServer } from './xds.server';
 
 async function main(): Promise<void> {
@@ -17,6 +19,7 @@ async function main(): Promise<void> {
     return;
   }
   const db = createDb(env.DATABASE_URL);
+  const agents = createAgentChannel({ db, log: log.child({ component: 'agent-channel' }), databaseUrl: env.DATABASE_URL });
   let server: Awaited<ReturnType<typeof startXdsServer>>;
   try {
     server = await startXdsServer({
@@ -25,7 +28,9 @@ async function main(): Promise<void> {
       grpcPort: env.XDS_PORT,
       httpPort: env.XDS_HTTP_PORT,
       log,
+      services: [{ definition: agents.service, implementation: agents.implementation }],
     });
+    await agents.start();
   } catch (err) {
     log.fatal({ err }, 'xds failed to start');
     await db.$disconnect().catch(() => {});
@@ -41,8 +46,9 @@ async function main(): Promise<void> {
     }
     stopping = true;
     log.info({ signal }, 'shutting down');
-    server
+    agents
       .stop()
+      .then(() => server.stop())
       .then(() => db.$disconnect())
       .then(
         () => process.exit(0),

@@ -42,6 +42,8 @@ export interface XdsServerOptions {
   replica?: string;
   /** Collect Node's default process metrics; default true. */
   defaultMetrics?: boolean;
+  /** More gRPC services on the same port (the XDP agent channel). */
+  services?: { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[];
 }
 
 export interface RunningXdsServer {
@@ -147,6 +149,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
     grpcServer = server;
     server.addService(adsServiceDefinition(protos), ads.implementation());
     server.addService(healthServiceDefinition, health.implementation());
+    for (const extra of opts.services ?? []) server.addService(extra.definition, extra.implementation);
     const grpcPort = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`${host}:${opts.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
         err ? reject(err) : resolve(port),

@@ -1,0 +1,102 @@
+import type { Json } from '../audit/canonical-json';
+import type { Prisma } from './generated/client';
+import type { DbTx, Tx } from './tx';
+
+/** One row of the append-only, hash-chained audit log of a tenant. */
+export interface AuditEntry {
+  tenantId: string;
+  seq: number;
+  at: Date;
+  actorType: string;
+  actorId: string;
+  actorName: string;
+  action: string;
+  targetType: string;
+  targetId: string;
+  beforeDigest: string | null;
+  afterDigest: string | null;
+  details: Json;
+  prevHash: string;
+  hash: string;
+}
+
+const select = {
+  tenantId: true,
+  seq: true,
+  at: true,
+  actorType: true,
+  actorId: true,
+  actorName: true,
+  action: true,
+  targetType: true,
+  targetId: true,
+  beforeDigest: true,
+  afterDigest: true,
+  details: true,
+  prevHash: true,
+  hash: true,
+} as const;
+
+function toEntry(row: Prisma.AuditEntryGetPayload<{ select: typeof select }>): AuditEntry {
+  return { ...row, details: row.details as Json };
+}
+
+/** Advisory-lock namespace for audit chains ("AUDT"); the second key is hashtext(tenantId). */
+const AUDIT_LOCK_NAMESPACE = 0x41554454;
+
+/** Serialises appends to one tenant's chain until the surrounding transaction ends. */
+export async function lockAuditChain(tx: Tx, tenantId: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${AUDIT_LOCK_NAMESPACE}::int4, hashtext(${tenantId}::text))`;
+}
+
+/** The newest entry's seq and hash, or null for an empty chain. */
+export async function findAuditHead(db: DbTx, tenantId: string): Promise<{ seq: number; hash: string } | null> {
+  return db.auditEntry.findFirst({ where: { tenantId }, orderBy: { seq: 'desc' }, select: { seq: true, hash: true } });
+}
+
+export async function insertAuditEntry(tx: Tx, entry: AuditEntry): Promise<AuditEntry> {
+  const row = await tx.auditEntry.create({
+    data: { ...entry, details: entry.details as Prisma.InputJsonValue },
+    select,
+  });
+  return toEntry(row);
+}
+
+export interface AuditFilter {
+  action?: string;
+  /** Matches the actor's id or name. */
+  actor?: string;
+  targetType?: string;
+  targetId?: string;
+  /** Only entries with a smaller seq (the cursor of the previous page). */
+  beforeSeq?: number;
+  limit: number;
+}
+
+/** Entries newest first, at most `limit`. */
+export async function listAuditEntries(db: DbTx, tenantId: string, filter: AuditFilter): Promise<AuditEntry[]> {
+  const rows = await db.auditEntry.findMany({
+    where: {
+      tenantId,
+      ...(filter.action !== undefined ? { action: filter.action } : {}),
+      ...(filter.actor !== undefined ? { OR: [{ actorId: filter.actor }, { actorName: filter.actor }] } : {}),
+      ...(filter.targetType !== undefined ? { targetType: filter.targetType } : {}),
+      ...(filter.targetId !== undefined ? { targetId: filter.targetId } : {}),
+      ...(filter.beforeSeq !== undefined ? { seq: { lt: filter.beforeSeq } } : {}),
+    },
+    orderBy: { seq: 'desc' },
+    take: filter.limit,
+    select,
+  });
+  return rows.map(toEntry);
+}
+
+/** Entries with seq > afterSeq in ascending order, at most `limit` (for walking the chain). */
+export async function readAuditEntriesAfter(db: DbTx, tenantId: string, afterSeq: number, limit: number): Promise<AuditEntry[]> {
+  const rows = await db.auditEntry.findMany({ where: { tenantId, seq: { gt: afterSeq } }, orderBy: { seq: 'asc' }, take: limit, select });
+  return rows.map(toEntry);
+}
+
+export async function countAuditEntries(db: DbTx, tenantId: string): Promise<number> {
+  return db.auditEntry.count({ where: { tenantId } });
+}

@@ -1,0 +1,138 @@
+/**
+ * Tenant isolation: an admin of tenant A (so no permission stands in the way) gets 404 — not 403 — for
+ * every object of tenant B, on every object endpoint, and lists never show B's rows. Nothing of B changes.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import * as auditRoute from '../app/api/v1/audit/route';
+import * as verifyRoute from '../app/api/v1/audit/verify/route';
+import * as meTenantRoute from '../app/api/v1/me/tenant/route';
+import * as membersRoute from '../app/api/v1/members/route';
+import * as revisionsRoute from '../app/api/v1/revisions/route';
+import * as routesRoute from '../app/api/v1/routes/route';
+import * as tokenRoute from '../app/api/v1/tokens/[id]/route';
+import * as tokensRoute from '../app/api/v1/tokens/route';
+import { setAppDb } from '../server/app-db';
+import { call, discoverRoutes, makeMember, makeRevision, makeTenant, makeToken, oneRouteGraph, snapshotDatabase, type TestMember } from './support/api';
+import { createTestDatabase, type TestDatabase } from './support/db';
+
+let tdb: TestDatabase;
+let adminA: TestMember;
+let viewerA: TestMember;
+let tokenA: string;
+let viewerTokenA: string;
+const b: { tokenId: string; memberId: string; adminMemberId: string; revisionId: string; tenantId: string } = {
+  tokenId: '',
+  memberId: '',
+  adminMemberId: '',
+  revisionId: '',
+  tenantId: '',
+};
+
+before(async () => {
+  tdb = await createTestDatabase();
+  setAppDb(tdb.db);
+  const tenantA = await makeTenant(tdb.db, 'tenant-a');
+  const tenantB = await makeTenant(tdb.db, 'tenant-b');
+  adminA = await makeMember(tdb.db, tenantA, 'admin');
+  viewerA = await makeMember(tdb.db, tenantA, 'viewer');
+  tokenA = (await makeToken(tdb.db, adminA, 'a-admin')).secret;
+  viewerTokenA = (await makeToken(tdb.db, viewerA, 'a-viewer')).secret;
+  await makeRevision(tdb.db, tenantA, oneRouteGraph('a-route'), { live: true });
+
+  const adminB = await makeMember(tdb.db, tenantB, 'admin');
+  const operatorB = await makeMember(tdb.db, tenantB, 'operator');
+  b.tenantId = tenantB.id;
+  b.tokenId = (await makeToken(tdb.db, adminB, 'b-secret-token')).id;
+  b.memberId = operatorB.member.id;
+  b.adminMemberId = adminB.member.id;
+  b.revisionId = await makeRevision(tdb.db, tenantB, oneRouteGraph('b-secret-route'), { live: true });
+});
+
+after(async () => {
+  setAppDb(undefined);
+  await tdb.drop();
+});
+
+/** A valid body for each object endpoint that takes one (so only the tenant check can refuse it). */
+const BODIES: Record<string, unknown> = {
+  'PATCH /api/v1/members/[id]': { role: 'viewer' },
+};
+
+/** For each object endpoint, which of tenant B's ids to aim at. A new [param] endpoint must be added here. */
+const TARGETS: Record<string, () => Record<string, string>> = {
+  '/api/v1/tokens/[id]': () => ({ id: b.tokenId }),
+  '/api/v1/members/[id]': () => ({ id: b.memberId }),
+  '/api/v1/revisions/[id]': () => ({ id: b.revisionId }),
+};
+
+test("every object endpoint answers 404 for tenant B's object, and B is untouched", async () => {
+  const routes = (await discoverRoutes()).filter((r) => r.pattern.includes('['));
+  assert.deepEqual([...new Set(routes.map((r) => r.pattern))].sort(), Object.keys(TARGETS).sort(), 'every object endpoint has a target in TARGETS');
+  const snapshot = await snapshotDatabase(tdb.db);
+  for (const r of routes) {
+    const key = `${r.method} ${r.pattern}`;
+    for (const token of [tokenA, viewerTokenA]) {
+      const res = await call(r.handler, { token, params: TARGETS[r.pattern]!(), json: BODIES[key] });
+      if (token === viewerTokenA && res.status === 403) continue; // the viewer lacks the permission before any lookup
+      assert.equal(res.status, 404, `${key} as ${token === tokenA ? 'admin' : 'viewer'} of A: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error.code, 'not_found');
+    }
+  }
+  const now = await snapshotDatabase(tdb.db);
+  for (const table of Object.keys(snapshot)) {
+    if (table === 'auditEntry' || table === 'apiToken') continue; // lastUsedAt of A's tokens may move
+    assert.equal(now[table], snapshot[table], `${table} changed`);
+  }
+  assert.equal(await tdb.db.auditEntry.count({ where: { tenantId: b.tenantId } }), JSON.parse(snapshot.auditEntry!).filter((e: { tenantId: string }) => e.tenantId === b.tenantId).length);
+  const bToken = await tdb.db.apiToken.findUniqueOrThrow({ where: { id: b.tokenId } });
+  assert.equal(bToken.revokedAt, null, "B's token was not revoked");
+});
+
+test("a well-formed id that exists nowhere looks exactly like B's object", async () => {
+  const missing = await call(tokenRoute.DELETE, { token: tokenA, params: { id: '00000000-0000-4000-8000-000000000000' } });
+  const foreign = await call(tokenRoute.DELETE, { token: tokenA, params: { id: b.tokenId } });
+  assert.deepEqual(foreign.body, missing.body);
+  const garbage = await call(tokenRoute.DELETE, { token: tokenA, params: { id: 'not-a-uuid' } });
+  assert.equal(garbage.status, 404);
+});
+
+test("lists show only tenant A's rows", async () => {
+  const tokens = await call(tokensRoute.GET, { token: tokenA, query: { all: 'true' } });
+  assert.equal(tokens.status, 200);
+  assert.deepEqual(tokens.body.tokens.map((t: { name: string }) => t.name).sort(), ['a-admin', 'a-viewer']);
+
+  const members = await call(membersRoute.GET, { token: tokenA });
+  assert.deepEqual(members.body.members.map((m: { id: string }) => m.id).sort(), [adminA.member.id, viewerA.member.id].sort());
+
+  const revisions = await call(revisionsRoute.GET, { token: tokenA });
+  assert.equal(revisions.body.revisions.length, 1);
+  assert.notEqual(revisions.body.revisions[0].id, b.revisionId);
+
+  const routes = await call(routesRoute.GET, { token: viewerTokenA });
+  assert.deepEqual(routes.body.routes.map((r: { name: string }) => r.name), ['a-route']);
+
+  const audit = await call(auditRoute.GET, { token: tokenA, query: { limit: '500' } });
+  const aCount = await tdb.db.auditEntry.count({ where: { tenantId: adminA.tenant.id } });
+  assert.equal(audit.body.entries.length, aCount);
+  assert.ok(!JSON.stringify(audit.body).includes('b-secret-token'));
+  const aimed = await call(auditRoute.GET, { token: tokenA, query: { targetId: b.tokenId } });
+  assert.deepEqual(aimed.body.entries, [], "filtering by B's object id finds nothing");
+
+  const verify = await call(verifyRoute.POST, { token: tokenA });
+  assert.equal(verify.body.ok, true);
+  assert.equal(verify.body.entries, aCount);
+});
+
+test("switching the session to tenant B is not_found for a member of A only", async () => {
+  const res = await call(meTenantRoute.POST, { token: tokenA, json: { tenant: 'tenant-b' } });
+  assert.ok(res.status === 403 || res.status === 404, 'tokens cannot switch at all');
+  const { principal } = adminA;
+  const { switchTenant } = await import('../server/services/auth.service');
+  await assert.rejects(switchTenant(tdb.db, principal, 'tenant-b'), (err: { code?: string }) => err.code === 'not_found');
+});
+
+test('removing a member of B through A is impossible even for the last admin check', async () => {
+  const res = await call((await import('../app/api/v1/members/[id]/route')).DELETE, { token: tokenA, params: { id: b.adminMemberId } });
+  assert.equal(res.status, 404, 'not a conflict about "last admin": B is invisible');
+});
