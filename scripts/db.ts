@@ -3,12 +3,15 @@
  *   tsx scripts/db.ts migrate          apply committed migrations
  *   tsx scripts/db.ts create <name>    write prisma/migrations/<ts>_<name>/migration.sql from schema.prisma
  *   tsx scripts/db.ts drift            exit 1 when the migrated database differs from schema.prisma
+ *   tsx scripts/db.ts reset-password <username>   print a new random password (ends the user's sessions)
  * Uses DATABASE_URL, or starts the embedded PostgreSQL for the duration of the command.
  */
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { getEnv } from '../server/env';
 import { openDatabase } from '../server/db/database';
+import { createDb } from '../server/db/client';
+import { resetPasswordLocally } from '../server/services/seed.service';
 import { applyMigrations, diffDatabaseToSchema, diffMigrationsToSchema, isEmptyDiff, migrationsDir } from '../server/db/schema-engine';
 
 async function main() {
@@ -47,8 +50,19 @@ async function main() {
         console.log(`drift:\n${sql}`);
         return 1;
       }
+      case 'reset-password': {
+        if (!name) throw new Error('usage: db.ts reset-password <username>');
+        await applyMigrations(db.url);
+        const appDb = createDb(db.url, { maxConnections: 1 });
+        try {
+          console.log(`new password for ${name}: ${await resetPasswordLocally(appDb, name)}`);
+        } finally {
+          await appDb.$disconnect();
+        }
+        return 0;
+      }
       default:
-        throw new Error('usage: db.ts migrate | create <name> | drift');
+        throw new Error('usage: db.ts migrate | create <name> | drift | reset-password <username>');
     }
   } finally {
     await db.stop();

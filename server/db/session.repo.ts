@@ -46,3 +46,8 @@ export async function deleteExpiredSessions(db: DbTx, now: Date): Promise<number
   const { count } = await db.session.deleteMany({ where: { expiresAt: { lte: now } } });
   return count;
 }
+
+/** Signs a user out everywhere (after a password reset). */
+export async function deleteSessionsOfUser(db: DbTx, userId: string): Promise<number> {
+  return (await db.session.deleteMany({ where: { userId } })).count;
+}

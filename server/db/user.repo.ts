@@ -37,3 +37,7 @@ export async function findUserCredentials(db: DbTx, username: string): Promise<{
 export async function createUser(db: DbTx, input: { username: string; displayName: string; passwordHash: string }): Promise<User> {
   return toUser(await db.user.create({ data: input, select }));
 }
+
+export async function setPasswordHash(db: DbTx, userId: string, passwordHash: string): Promise<void> {
+  await db.user.update({ where: { id: userId }, data: { passwordHash }, select: { id: true } });
+}

@@ -10,7 +10,9 @@ import type { Db } from '../db/client';
 import { addMember, findMemberByUser } from '../db/membership.repo';
 import { createTenant, findTenantBySlug, type Tenant } from '../db/tenant.repo';
 import { inTransaction, isUniqueViolation } from '../db/tx';
-import { createUser, findUserByUsername } from '../db/user.repo';
+import { createUser, findUserByUsername, setPasswordHash } from '../db/user.repo';
+import { deleteSessionsOfUser } from '../db/session.repo';
+import { listTenantsOfUser } from '../db/membership.repo';
 
 export const DEMO_TENANT_SLUG = 'demo';
 export const DEMO_ADMIN_USERNAME = 'admin';
@@ -56,4 +58,29 @@ async function seedOnce(db: Db): Promise<{ tenant: Tenant; admin: { username: st
     }
     return { tenant, admin: created ? { username: user.username, password } : { username: user.username } };
   });
+}
+
+/**
+ * Operator recovery on the machine itself (`npm run db -- reset-password <username>`): a new random password,
+ * every session of the user ended, audited in each of the user's tenants. Returns the new password.
+ */
+export async function resetPasswordLocally(db: Db, username: string): Promise<string> {
+  const user = await findUserByUsername(db, username);
+  if (!user) throw new Error(`no user named "${username}"`);
+  const password = randomBytes(12).toString('base64url');
+  const passwordHash = await hashPassword(password);
+  await inTransaction(db, async (tx) => {
+    await setPasswordHash(tx, user.id, passwordHash);
+    const ended = await deleteSessionsOfUser(tx, user.id);
+    for (const { tenant } of await listTenantsOfUser(tx, user.id)) {
+      await appendAudit(tx, {
+        tenantId: tenant.id,
+        actor: { type: 'system', id: 'reset-password', name: 'local password reset' },
+        action: 'user.password_reset',
+        target: { type: 'user', id: user.id },
+        details: { username: user.username, sessionsEnded: ended },
+      });
+    }
+  });
+  return password;
 }
