@@ -77,6 +77,16 @@ export const HeaderChangeSchema = z.strictObject({
   remove: z.array(z.string().min(1).max(256)).max(32).default([]),
 });
 
+/**
+ * Request-policy binding (issue 4) of a virtual host or route: `{ policy }` names a request policy of the
+ * tenant, enforced by Envoy's ext_authz filter; `{ disabled: true }` exempts a route under a bound virtual
+ * host. A route's own setting wins over its virtual host's.
+ */
+export const ExtAuthzBindingSchema = z.union([
+  z.strictObject({ policy: ResourceNameSchema }),
+  z.strictObject({ disabled: z.literal(true) }),
+]);
+
 export const RouteSchema = z.strictObject({
   name: ResourceNameSchema,
   match: RouteMatchSchema,
@@ -89,6 +99,7 @@ export const RouteSchema = z.strictObject({
   rateLimit: z
     .strictObject({ requestsPerFill: z.number().int().min(1), fillIntervalMs: DurationMsSchema, burst: z.number().int().min(1) })
     .optional(),
+  extAuthz: ExtAuthzBindingSchema.optional(),
 });
 
 export const VirtualHostSchema = z.strictObject({
@@ -96,6 +107,7 @@ export const VirtualHostSchema = z.strictObject({
   domains: z.array(z.string().min(1).max(253)).min(1).max(64),
   /** Route names, in match order. */
   routes: z.array(ResourceNameSchema).max(1000),
+  extAuthz: ExtAuthzBindingSchema.optional(),
 });
 
 export const ListenerSchema = z.strictObject({
@@ -106,6 +118,17 @@ export const ListenerSchema = z.strictObject({
   tls: z.strictObject({ certificate: ResourceNameSchema }).optional(),
   /** Virtual host names served on this listener. */
   virtualHosts: z.array(ResourceNameSchema).min(1).max(100),
+  /**
+   * ext_authz settings of this listener. The filter is added whenever a virtual host or route of the listener
+   * is bound to a request policy; without this object it fails closed with a 250 ms timeout.
+   */
+  extAuthz: z
+    .strictObject({
+      /** Let requests through when the ext_authz server cannot be reached or errs (default: deny). */
+      failureModeAllow: z.boolean().default(false),
+      timeoutMs: DurationMsSchema.default(250),
+    })
+    .optional(),
 });
 
 export const LocalitySchema = z.strictObject({
@@ -158,6 +181,13 @@ export const NodeGroupSchema = z.strictObject({
   name: ResourceNameSchema,
   /** Listener names delivered to proxies of this group. */
   listeners: z.array(ResourceNameSchema).max(100),
+  /**
+   * Who the members are. `envoy` (default): listeners bind their address and port. `grpc`: proxyless gRPC
+   * clients (`@grpc/grpc-js-xds`, grpc-go, …); each listener is delivered as an API listener of the same
+   * name, so a channel to `xds:///<listener name>` is routed by its virtual hosts, routes and clusters
+   * (address, port and protocol are not used).
+   */
+  kind: z.enum(['envoy', 'grpc']).optional(),
 });
 
 export const RouteGraphSchema = z.strictObject({
@@ -177,6 +207,7 @@ export type RouteAction = z.infer<typeof RouteActionSchema>;
 export type Cluster = z.infer<typeof ClusterSchema>;
 export type Endpoint = z.infer<typeof EndpointSchema>;
 export type NodeGroup = z.infer<typeof NodeGroupSchema>;
+export type ExtAuthzBinding = z.infer<typeof ExtAuthzBindingSchema>;
 
 /** The node group a proxy joins when its node metadata names none. */
 export const DEFAULT_NODE_GROUP = 'default';

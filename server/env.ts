@@ -30,6 +30,16 @@ export const EnvSchema = z.object({
   /** gRPC port of the XDP agent channel (contracts/agent.proto), when served apart from XDS_PORT. */
   AGENT_CHANNEL_PORT: port(18003),
   WORKER_HTTP_PORT: port(18002),
+  /** gRPC port of the ext_authz server (envoy.service.auth.v3.Authorization), workers/extauthz/main.ts. */
+  EXTAUTHZ_PORT: port(18004),
+  /** Address the ext_authz server binds; Envoys reach it through the static `proxyshard-extauthz` cluster. */
+  EXTAUTHZ_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Share of ext_authz decisions stored in DecisionLog (0..1). */
+  EXTAUTHZ_DECISION_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(0.01),
+  /** Deadline of `opa check`, `opa fmt` and `opa build` calls, ms. */
+  OPA_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  /** Deadline of `opa test` calls, ms. */
+  OPA_TEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   /**
    * Port of the Temporal SDK's own Prometheus exporter in the worker (task slots, poll latencies, sticky
    * cache…), served at http://127.0.0.1:<port>/metrics next to WORKER_HTTP_PORT; 0 (default) = off.

@@ -72,6 +72,7 @@ export function checkRouteGraphSemantics(graph: RouteGraph): ValidationIssue[] {
 
   // Node groups → listeners.
   const groupsOfListener = new Map<string, Set<string>>();
+  const apiOnly = new Set<string>();
   graph.nodeGroups.forEach((group, gi) => {
     const seen = new Set<string>();
     group.listeners.forEach((name, li) => {
@@ -79,7 +80,10 @@ export function checkRouteGraphSemantics(graph: RouteGraph): ValidationIssue[] {
       if (seen.has(name)) add(path, `listener "${name}" is listed twice`);
       seen.add(name);
       if (!listeners.has(name)) add(path, `unknown listener "${name}"`);
-      else {
+      else if (group.kind === 'grpc') {
+        // API listeners of proxyless gRPC clients bind nothing: no port clash.
+        apiOnly.add(name);
+      } else {
         const set = groupsOfListener.get(name) ?? new Set<string>();
         set.add(group.name);
         groupsOfListener.set(name, set);
@@ -120,7 +124,8 @@ export function checkRouteGraphSemantics(graph: RouteGraph): ValidationIssue[] {
       }
     });
   });
-  checkPortClashes(graph, groupsOfListener, add);
+  for (const name of groupsOfListener.keys()) apiOnly.delete(name);
+  checkPortClashes(graph, groupsOfListener, apiOnly, add);
 
   // Virtual hosts → routes, domain syntax.
   graph.virtualHosts.forEach((vh, vi) => {
@@ -253,7 +258,7 @@ function indexByName<T extends { name: string }>(
  * is compared with all) and bind the same port on overlapping addresses (equal, or one is the wildcard of
  * the same family).
  */
-function checkPortClashes(graph: RouteGraph, groupsOfListener: Map<string, Set<string>>, add: AddIssue): void {
+function checkPortClashes(graph: RouteGraph, groupsOfListener: Map<string, Set<string>>, apiOnly: Set<string>, add: AddIssue): void {
   const byPort = new Map<number, number[]>();
   graph.listeners.forEach((l, i) => byPort.set(l.port, [...(byPort.get(l.port) ?? []), i]));
   for (const indexes of byPort.values()) {
@@ -262,6 +267,7 @@ function checkPortClashes(graph: RouteGraph, groupsOfListener: Map<string, Set<s
       for (let k = 0; k < j; k++) {
         const a = graph.listeners[indexes[k]!]!;
         if (a.name === b.name) continue; // reported as a duplicate name
+        if (apiOnly.has(a.name) || apiOnly.has(b.name)) continue;
         if (!addressesOverlap(a.address, b.address)) continue;
         const ga = groupsOfListener.get(a.name);
         const gb = groupsOfListener.get(b.name);

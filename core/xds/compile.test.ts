@@ -177,9 +177,9 @@ describe('compileSnapshots', () => {
       load_balancing_weight: weight,
     });
     assert.deepEqual(cla.endpoints, [
-      { lb_endpoints: [ep('127.0.0.1', 9001, 1)] },
+      { locality: {}, lb_endpoints: [ep('127.0.0.1', 9001, 1)] },
       { locality: { region: 'eu', zone: 'eu-1' }, lb_endpoints: [ep('127.0.0.2', 9002, 5)] },
-      { priority: 1, lb_endpoints: [ep('127.0.0.3', 9003, 1)] },
+      { locality: {}, priority: 1, lb_endpoints: [ep('127.0.0.3', 9003, 1)] },
     ]);
   });
 

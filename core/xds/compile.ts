@@ -40,12 +40,23 @@ export class CompileError extends Error {
 export interface CompileOptions {
   /** Compile only these node groups (default: all in the graph). */
   nodeGroups?: readonly string[];
+  /**
+   * Tenant slug passed to the ext_authz server in each bound route's context extensions (`tenant`), so it
+   * picks that tenant's request policy; without it the server looks the policy up by name alone.
+   */
+  tenant?: string;
 }
 
 /** Envoy's default cap on direct-response bodies; larger bodies raise the cap on their RouteConfiguration. */
 const ENVOY_DEFAULT_MAX_DIRECT_RESPONSE_BODY = 4096;
 const LOCAL_RATE_LIMIT_FILTER = 'envoy.filters.http.local_ratelimit';
 const ADS_CONFIG_SOURCE = { ads: {}, resource_api_version: 'V3' } as const;
+const EXT_AUTHZ_FILTER = 'envoy.filters.http.ext_authz';
+const EXT_AUTHZ_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz';
+const EXT_AUTHZ_PER_ROUTE_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute';
+/** The cluster Envoy reaches the ext_authz server through (static, in the bootstrap). */
+export const EXT_AUTHZ_CLUSTER = 'proxyshard-extauthz';
+const DEFAULT_EXT_AUTHZ_TIMEOUT_MS = 250;
 
 export function compileSnapshots(graph: RouteGraph, opts: CompileOptions = {}): XdsSnapshot[] {
   const listeners = byName(graph.listeners);
@@ -78,13 +89,20 @@ export function compileSnapshots(graph: RouteGraph, opts: CompileOptions = {}): 
         if (vh === undefined) fail(`listeners[${listener.index}].virtualHosts`, `unknown virtual host "${vhName}"`);
         else hosts.push(vh.item);
       }
-      const routeConfig = compileRouteConfiguration(listener.item, hosts, (name) => {
-        const route = routes.get(name);
-        if (route === undefined) fail('virtualHosts', `unknown route "${name}"`);
-        return route?.item;
-      });
+      // Request policies (issue 4): Envoy listeners with a bound virtual host or route get ext_authz.
+      const extAuthz = group.kind !== 'grpc' && usesExtAuthz(hosts, (name) => routes.get(name)?.item);
+      const routeConfig = compileRouteConfiguration(
+        listener.item,
+        hosts,
+        (name) => {
+          const route = routes.get(name);
+          if (route === undefined) fail('virtualHosts', `unknown route "${name}"`);
+          return route?.item;
+        },
+        extAuthz ? { tenant: opts.tenant } : undefined,
+      );
       for (const name of routeConfig.clusters) clusterNames.add(name);
-      resources.listeners.push(compileListener(listener.item));
+      resources.listeners.push(group.kind === 'grpc' ? compileApiListener(listener.item) : compileListener(listener.item, extAuthz));
       resources.routes.push(routeConfig.resource);
     }
     for (const name of clusterNames) {
@@ -109,7 +127,13 @@ export function compileSnapshots(graph: RouteGraph, opts: CompileOptions = {}): 
 
 // ---------------------------------------------------------------------------------------------- listeners
 
-function compileListener(listener: Listener): XdsResource {
+/** Whether any virtual host or route served by the listener is bound to a request policy. */
+function usesExtAuthz(hosts: readonly VirtualHost[], lookupRoute: (name: string) => Route | undefined): boolean {
+  const bound = (b: { policy: string } | { disabled: true } | undefined) => b !== undefined && 'policy' in b;
+  return hosts.some((vh) => bound(vh.extAuthz) || vh.routes.some((r) => bound(lookupRoute(r)?.extAuthz)));
+}
+
+function compileListener(listener: Listener, extAuthz = false): XdsResource {
   const hcm: { [k: string]: JsonValue } = {
     '@type': HCM_TYPE_URL,
     stat_prefix: listener.name,
@@ -119,6 +143,8 @@ function compileListener(listener: Listener): XdsResource {
       // Always present (inactive without a per-route token bucket), so adding a rate limit to a route only
       // changes RDS and never drains the listener.
       { name: LOCAL_RATE_LIMIT_FILTER, typed_config: { '@type': LOCAL_RATE_LIMIT_TYPE_URL, stat_prefix: 'local_rate_limit' } },
+      // ext_authz only where a request policy is bound; routes that are not bound disable it per route.
+      ...(extAuthz ? [extAuthzFilter(listener)] : []),
       { name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE_URL } },
     ],
   };
@@ -130,12 +156,43 @@ function compileListener(listener: Listener): XdsResource {
   };
 }
 
+/**
+ * For proxyless gRPC clients: a Listener with only `api_listener` (no address), the HttpConnectionManager
+ * taking its routes from RDS, with the router as its only filter (gRPC clients refuse filters they do not
+ * implement unless optional).
+ */
+function compileApiListener(listener: Listener): XdsResource {
+  const hcm: { [k: string]: JsonValue } = {
+    '@type': HCM_TYPE_URL,
+    stat_prefix: listener.name,
+    rds: { route_config_name: listener.name, config_source: ADS_CONFIG_SOURCE },
+    http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE_URL } }],
+  };
+  return { '@type': TYPE_URL.listeners, name: listener.name, api_listener: { api_listener: hcm } };
+}
+
 // ------------------------------------------------------------------------------------------------- routes
+
+function extAuthzFilter(listener: Listener): { [k: string]: JsonValue } {
+  return {
+    name: EXT_AUTHZ_FILTER,
+    typed_config: {
+      '@type': EXT_AUTHZ_TYPE_URL,
+      grpc_service: {
+        envoy_grpc: { cluster_name: EXT_AUTHZ_CLUSTER },
+        timeout: duration(listener.extAuthz?.timeoutMs ?? DEFAULT_EXT_AUTHZ_TIMEOUT_MS),
+      },
+      transport_api_version: 'V3',
+      failure_mode_allow: listener.extAuthz?.failureModeAllow ?? false,
+    },
+  };
+}
 
 function compileRouteConfiguration(
   listener: Listener,
   hosts: readonly VirtualHost[],
   lookupRoute: (name: string) => Route | undefined,
+  extAuthz?: { tenant: string | undefined },
 ): { resource: XdsResource; clusters: Set<string> } {
   const clusters = new Set<string>();
   let maxBody = 0;
@@ -148,7 +205,9 @@ function compileRouteConfiguration(
       if (route.action.kind === 'forward') for (const wc of route.action.clusters) clusters.add(wc.cluster);
       if (route.mirror !== undefined) clusters.add(route.mirror.cluster);
       if (route.action.kind === 'directResponse') maxBody = Math.max(maxBody, utf8Length(route.action.body));
-      return [compileRoute(route)];
+      const compiled = compileRoute(route);
+      if (extAuthz !== undefined) addExtAuthzPerRoute(compiled, listener, vh, route, extAuthz.tenant);
+      return [compiled];
     }),
   }));
   const resource: XdsResource = { '@type': TYPE_URL.routes, name: listener.name, virtual_hosts: virtualHosts };
@@ -235,6 +294,22 @@ function compileRoute(route: Route): { [k: string]: JsonValue } {
     };
   }
   return out;
+}
+
+/** ExtAuthzPerRoute: the bound policy (the route's setting over its virtual host's) or `disabled`. */
+function addExtAuthzPerRoute(out: { [k: string]: JsonValue }, listener: Listener, vh: VirtualHost, route: Route, tenant: string | undefined): void {
+  const binding = route.extAuthz ?? vh.extAuthz;
+  const perRoute: { [k: string]: JsonValue } = { '@type': EXT_AUTHZ_PER_ROUTE_TYPE_URL };
+  if (binding !== undefined && 'policy' in binding) {
+    const context: { [k: string]: JsonValue } = { policy: binding.policy, route: route.name, virtual_host: vh.name, listener: listener.name };
+    if (tenant !== undefined) context.tenant = tenant;
+    perRoute.check_settings = { context_extensions: context };
+  } else {
+    perRoute.disabled = true;
+  }
+  const existing = out.typed_per_filter_config;
+  const base = typeof existing === 'object' && existing !== null && !Array.isArray(existing) ? existing : {};
+  out.typed_per_filter_config = { ...base, [EXT_AUTHZ_FILTER]: perRoute };
 }
 
 function compileMatch(route: Route): { [k: string]: JsonValue } {
@@ -340,10 +415,10 @@ function compileClusterLoadAssignment(cluster: Cluster): XdsResource {
   const localities = [...groups.values()]
     .sort((a, b) => a.priority - b.priority || compare(a.region, b.region) || compare(a.zone, b.zone))
     .map((g) => {
-      const out: { [k: string]: JsonValue } = {};
-      if (g.region !== '' || g.zone !== '') {
-        out.locality = { ...(g.region !== '' ? { region: g.region } : {}), ...(g.zone !== '' ? { zone: g.zone } : {}) };
-      }
+      // Always set (empty when unknown): gRPC xDS clients reject a LocalityLbEndpoints without locality.
+      const out: { [k: string]: JsonValue } = {
+        locality: { ...(g.region !== '' ? { region: g.region } : {}), ...(g.zone !== '' ? { zone: g.zone } : {}) },
+      };
       if (g.priority !== 0) out.priority = g.priority;
       out.lb_endpoints = g.endpoints;
       return out;

@@ -141,6 +141,8 @@ function asArray(v: JsonValue | undefined): JsonValue[] {
 
 function httpConnectionManagers(listener: XdsResource): { [k: string]: JsonValue }[] {
   const out: { [k: string]: JsonValue }[] = [];
+  const api = asObject(asObject(listener.api_listener)?.api_listener);
+  if (api?.['@type'] === HCM_TYPE_URL) out.push(api);
   for (const chain of asArray(listener.filter_chains)) {
     for (const filter of asArray(asObject(chain)?.filters)) {
       const typed = asObject(asObject(filter)?.typed_config);

@@ -1,6 +1,6 @@
 /**
  * Envoy bootstrap for a proxy managed by ProxyShard: everything but the `xds` cluster comes over ADS
- * (state-of-the-world gRPC, v3). The node metadata tells the xds server which tenant and node group the
+ * (state-of-the-world or delta gRPC, v3). The node metadata tells the xds server which tenant and node group the
  * proxy belongs to.
  */
 import { isIpAddress } from '../../core/route-graph/ip-address';
@@ -19,6 +19,8 @@ export interface EnvoyBootstrapOptions {
   nodeCluster?: string;
   /** Admin interface address; default 127.0.0.1 (the admin API is unauthenticated). */
   adminAddress?: string;
+  /** xDS flavour: `GRPC` = state of the world (default), `DELTA_GRPC` = incremental. */
+  apiType?: 'GRPC' | 'DELTA_GRPC';
 }
 
 export type EnvoyBootstrap = Record<string, unknown>;
@@ -36,7 +38,7 @@ export function envoyBootstrap(opts: EnvoyBootstrapOptions): EnvoyBootstrap {
     },
     dynamic_resources: {
       ads_config: {
-        api_type: 'GRPC',
+        api_type: opts.apiType ?? 'GRPC',
         transport_api_version: 'V3',
         grpc_services: [{ envoy_grpc: { cluster_name: 'xds' } }],
         set_node_on_first_message_only: true,

@@ -1,0 +1,58 @@
+/**
+ * Sampled ext_authz decisions (prisma/policy.prisma DecisionLog): written in batches by the ext_authz
+ * server, read by the console/API filtered by tenant.
+ */
+import type { DbTx } from './tx';
+
+export interface DecisionLogInput {
+  tenantId: string;
+  policyId: string;
+  policyVersionId: string;
+  policyName: string;
+  at: Date;
+  allowed: boolean;
+  httpStatus: number;
+  method: string;
+  path: string;
+  route: string;
+  input: unknown;
+  result: unknown;
+  durationUs: number;
+  error?: string | null;
+}
+
+export interface DecisionLogEntry extends DecisionLogInput {
+  id: bigint;
+}
+
+export async function insertDecisionLogs(db: DbTx, entries: readonly DecisionLogInput[]): Promise<number> {
+  if (entries.length === 0) return 0;
+  const r = await db.decisionLog.createMany({
+    data: entries.map((e) => ({
+      ...e,
+      input: (e.input ?? null) as object,
+      result: (e.result === undefined ? null : e.result) as object,
+      durationUs: Math.min(Math.round(e.durationUs), 2_147_483_647),
+      error: e.error ?? null,
+    })),
+  });
+  return r.count;
+}
+
+export async function listDecisionLogs(
+  db: DbTx,
+  tenantId: string,
+  q: { policy?: string; allowed?: boolean; before?: bigint; limit: number },
+): Promise<DecisionLogEntry[]> {
+  const rows = await db.decisionLog.findMany({
+    where: {
+      tenantId,
+      ...(q.policy !== undefined ? { policyName: q.policy } : {}),
+      ...(q.allowed !== undefined ? { allowed: q.allowed } : {}),
+      ...(q.before !== undefined ? { id: { lt: q.before } } : {}),
+    },
+    orderBy: { id: 'desc' },
+    take: q.limit,
+  });
+  return rows.map((r) => ({ ...r, error: r.error }));
+}

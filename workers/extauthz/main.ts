@@ -1,0 +1,56 @@
+/**
+ * The ext_authz process: `tsx workers/extauthz/main.ts [--port N] [--database-url URL] [--sample-rate R]`.
+ * Defaults from server/env.ts: EXTAUTHZ_PORT, EXTAUTHZ_HOST, DATABASE_URL, EXTAUTHZ_DECISION_LOG_SAMPLE_RATE.
+ * Envoys reach it through a static `proxyshard-extauthz` cluster in their bootstrap
+ * (extAuthzBootstrapCluster). SIGINT/SIGTERM: stop serving, flush decision logs, exit.
+ */
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { createDb } from '../../server/db/client';
+import { getEnv } from '../../server/env';
+import { startExtAuthzServer } from './extauthz.server';
+
+async function main(): Promise<void> {
+  const env = getEnv();
+  const { values } = parseArgs({ options: { port: { type: 'string' }, 'database-url': { type: 'string' }, 'sample-rate': { type: 'string' } } });
+  const log = pino({ level: env.LOG_LEVEL, base: { service: 'extauthz' } });
+  const databaseUrl = values['database-url'] ?? env.DATABASE_URL;
+  if (databaseUrl === undefined) {
+    log.fatal('DATABASE_URL must be set (npm start passes the embedded PostgreSQL URL)');
+    process.exitCode = 2;
+    return;
+  }
+  const db = createDb(databaseUrl);
+  const server = await startExtAuthzServer({
+    db,
+    databaseUrl,
+    port: values.port !== undefined ? Number(values.port) : env.EXTAUTHZ_PORT,
+    host: env.EXTAUTHZ_HOST,
+    log,
+    decisionLogSampleRate: values['sample-rate'] !== undefined ? Number(values['sample-rate']) : env.EXTAUTHZ_DECISION_LOG_SAMPLE_RATE,
+  });
+  // Readiness line for supervisors and benchmarks.
+  console.log(`extauthz listening on ${env.EXTAUTHZ_HOST}:${server.port}`);
+  let stopping = false;
+  const shutdown = () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    server
+      .stop()
+      .then(() => db.$disconnect())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'unclean shutdown');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,81 @@
+/**
+ * Policy activities (createPolicyActivities(deps)): compile a policy version (opa check → test → build,
+ * stored immutable; activate when asked) and evaluate admission for a revision. Domain errors (bad input,
+ * unknown policy, a revision the guardrails refuse) are non-retryable ApplicationFailures; anything else
+ * (database down) is thrown as is and retried.
+ *
+ * Also `createPolicyDeps()`: the real OPA CLI adapter and Wasm evaluator wired for the services, for the
+ * worker, the web app's route handlers (through a server-side factory the lead provides) and scripts.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import type { CreatePolicyVersionInput } from '../contracts/policy.schema';
+import type { AdmissionActor, AdmissionDecision } from '../core/policy/admission';
+import type { AuditActor } from '../server/audit/audit.service';
+import type { Db } from '../server/db/client';
+import type { Env } from '../server/env';
+import { isAppError } from '../server/errors';
+import { admitRevision, type AdmissionDeps } from '../server/services/admission.service';
+import { createPolicyVersion, type CreatePolicyVersionResult, type PolicyServiceDeps } from '../server/services/policy.service';
+import { createOpaCli } from './opa/opa-cli.adapter';
+import { createWasmEvaluator, hostBuiltinNames, requiredBuiltins, sha256Hex } from './opa/wasm-evaluator';
+
+export function createPolicyDeps(env?: Pick<Env, 'OPA_BIN' | 'OPA_TIMEOUT_MS' | 'OPA_TEST_TIMEOUT_MS'>): PolicyServiceDeps & AdmissionDeps {
+  const host = hostBuiltinNames();
+  return {
+    compiler: createOpaCli({
+      ...(env?.OPA_BIN !== undefined ? { binary: env.OPA_BIN } : {}),
+      ...(env !== undefined ? { timeoutMs: env.OPA_TIMEOUT_MS, testTimeoutMs: env.OPA_TEST_TIMEOUT_MS } : {}),
+    }),
+    sha256: sha256Hex,
+    unsupportedBuiltins: async (wasm) => (await requiredBuiltins(wasm)).filter((b) => !host.has(b)),
+    evaluator: createWasmEvaluator(),
+  };
+}
+
+export const PolicyFailureType = {
+  invalid: 'PolicyInvalid',
+  admissionDenied: 'AdmissionDenied',
+} as const;
+
+export interface PolicyActivitiesDeps {
+  db: Db;
+  policy: PolicyServiceDeps & AdmissionDeps;
+}
+
+export function createPolicyActivities(deps: PolicyActivitiesDeps) {
+  const domain = (err: unknown, type: string): never => {
+    if (isAppError(err) && err.code !== 'internal') {
+      throw ApplicationFailure.nonRetryable(err.message, type, { code: err.code, issues: err.issues ?? [] });
+    }
+    throw err;
+  };
+  return {
+    /** Stores a new policy version (compiled or failed, with diagnostics). Not idempotent: each call adds a version. */
+    async compilePolicyVersion(input: { tenantId: string; actor: AuditActor; body: CreatePolicyVersionInput }): Promise<{
+      policyId: string;
+      versionId: string;
+      number: number;
+      status: 'compiled' | 'failed';
+      activated: boolean;
+    }> {
+      let r: CreatePolicyVersionResult;
+      try {
+        r = await createPolicyVersion(deps.db, deps.policy, { tenantId: input.tenantId, actor: input.actor }, input.body);
+      } catch (err) {
+        return domain(err, PolicyFailureType.invalid);
+      }
+      return { policyId: r.policy.id, versionId: r.version.id, number: r.version.number, status: r.version.status, activated: r.activated };
+    },
+
+    /** Admission decision for a stored revision (audited). A refusal is returned, not thrown: the workflow decides. */
+    async evaluateRevisionAdmission(input: { tenantId: string; revisionId: string; actor: AdmissionActor }): Promise<AdmissionDecision> {
+      try {
+        return await admitRevision(deps.db, deps.policy, input);
+      } catch (err) {
+        return domain(err, PolicyFailureType.invalid);
+      }
+    },
+  };
+}
+
+export type PolicyActivities = ReturnType<typeof createPolicyActivities>;
