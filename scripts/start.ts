@@ -13,6 +13,7 @@ import { applyMigrations } from '../server/db/schema-engine';
 import { createDb } from '../server/db/client';
 import { startTemporalDevServer } from '../server/temporal-dev';
 import { envoyBootstrap } from '../workers/envoy/bootstrap';
+import { extAuthzBootstrapCluster } from '../workers/extauthz/extauthz.server';
 import { seedDemo } from '../prisma/seed';
 import { ensurePrismaClient } from './lib/prisma-generate';
 import { assertPortFree, waitForPort } from './lib/ports';
@@ -26,6 +27,7 @@ async function checkPorts(env: Env): Promise<void> {
     [env.XDS_PORT, 'XDS_PORT, xDS gRPC'],
     [env.XDS_HTTP_PORT, 'XDS_HTTP_PORT, xds health/metrics'],
     [env.WORKER_HTTP_PORT, 'WORKER_HTTP_PORT, worker health/metrics'],
+    [env.EXTAUTHZ_PORT, 'EXTAUTHZ_PORT, ext_authz gRPC'],
     [env.ENVOY_LISTENER_PORT, 'ENVOY_LISTENER_PORT, demo Envoy listener'],
     [env.ENVOY_ADMIN_PORT, 'ENVOY_ADMIN_PORT, demo Envoy admin'],
     ...env.DEMO_UPSTREAM_PORTS.map((p, i): [number, string] => [p, `DEMO_UPSTREAM_PORTS[${i}], demo upstream`]),
@@ -115,10 +117,11 @@ async function main(): Promise<void> {
     };
     const tsx = (file: string): [string, string[]] => [process.execPath, ['--import', 'tsx', join(repoRoot, file)]];
 
-    progress(`starting xds (gRPC 127.0.0.1:${env.XDS_PORT}) and the worker`);
+    progress(`starting xds (gRPC 127.0.0.1:${env.XDS_PORT}), ext_authz (127.0.0.1:${env.EXTAUTHZ_PORT}) and the worker`);
     sup.spawn('xds', ...tsx('workers/xds/main.ts'), childEnv);
+    sup.spawn('extauthz', ...tsx('workers/extauthz/main.ts'), childEnv);
     sup.spawn('worker', ...tsx('workers/worker/main.ts'), childEnv);
-    await waitForPort(env.XDS_PORT, '127.0.0.1', 60_000);
+    await Promise.all([waitForPort(env.XDS_PORT, '127.0.0.1', 60_000), waitForPort(env.EXTAUTHZ_PORT, '127.0.0.1', 60_000)]);
 
     progress(`starting the web console on http://127.0.0.1:${env.WEB_PORT}`);
     const nextBin = join(repoRoot, 'node_modules/next/dist/bin/next');
@@ -128,21 +131,17 @@ async function main(): Promise<void> {
     progress(`starting demo upstreams (${env.DEMO_UPSTREAM_PORTS.join(', ')}) and the demo Envoy (:${env.ENVOY_LISTENER_PORT})`);
     sup.spawn('upstream', ...tsx('scripts/demo/upstream.ts'), childEnv);
     const bootstrapFile = join(env.PROXYSHARD_DATA_DIR, 'envoy-demo.json');
-    writeFileSync(
-      bootstrapFile,
-      JSON.stringify(
-        envoyBootstrap({
-          nodeId: 'demo-envoy',
-          tenant: 'demo',
-          nodeGroup: 'default',
-          xdsHost: '127.0.0.1',
-          xdsPort: env.XDS_PORT,
-          adminPort: env.ENVOY_ADMIN_PORT,
-        }),
-        null,
-        2,
-      ),
-    );
+    const bootstrap = envoyBootstrap({
+      nodeId: 'demo-envoy',
+      tenant: 'demo',
+      nodeGroup: 'default',
+      xdsHost: '127.0.0.1',
+      xdsPort: env.XDS_PORT,
+      adminPort: env.ENVOY_ADMIN_PORT,
+      // Routes bound to a request policy call ext_authz through this static cluster.
+      extraClusters: [extAuthzBootstrapCluster(env.EXTAUTHZ_HOST, env.EXTAUTHZ_PORT)],
+    });
+    writeFileSync(bootstrapFile, JSON.stringify(bootstrap, null, 2));
     sup.spawn('envoy', envoyBin, ['-c', bootstrapFile, '--base-id', String(env.ENVOY_ADMIN_PORT), '--drain-time-s', '1', '-l', 'warning'], childEnv);
     await Promise.all([waitForPort(env.WEB_PORT, '127.0.0.1', 120_000), waitForPort(env.ENVOY_LISTENER_PORT, '127.0.0.1', 60_000)]);
 

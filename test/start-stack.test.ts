@@ -26,7 +26,7 @@ after(async () => {
 });
 
 async function ports() {
-  const names = ['PG_PORT', 'WEB_PORT', 'XDS_PORT', 'XDS_HTTP_PORT', 'WORKER_HTTP_PORT', 'ENVOY_LISTENER_PORT', 'ENVOY_ADMIN_PORT', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT'];
+  const names = ['PG_PORT', 'WEB_PORT', 'XDS_PORT', 'XDS_HTTP_PORT', 'WORKER_HTTP_PORT', 'EXTAUTHZ_PORT', 'ENVOY_LISTENER_PORT', 'ENVOY_ADMIN_PORT', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT'];
   const out: Record<string, string> = {};
   for (const n of names) out[n] = String(await freePort());
   out.DEMO_UPSTREAM_PORTS = `${await freePort()},${await freePort()}`;

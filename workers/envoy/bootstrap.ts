@@ -17,6 +17,8 @@ export interface EnvoyBootstrapOptions {
   adminPort: number;
   /** node.cluster (Envoy's service cluster); default "proxyshard". */
   nodeCluster?: string;
+  /** More static clusters (e.g. the ext_authz server's, extAuthzBootstrapCluster). */
+  extraClusters?: Record<string, unknown>[];
   /** Admin interface address; default 127.0.0.1 (the admin API is unauthenticated). */
   adminAddress?: string;
   /** xDS flavour: `GRPC` = state of the world (default), `DELTA_GRPC` = incremental. */
@@ -70,6 +72,7 @@ export function envoyBootstrap(opts: EnvoyBootstrapOptions): EnvoyBootstrap {
             },
           },
         },
+        ...(opts.extraClusters ?? []),
       ],
     },
   };
