@@ -1,10 +1,13 @@
 import type { NextConfig } from 'next';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { getEnv } from './server/env';
 
 const root = dirname(fileURLToPath(import.meta.url));
 
 const config: NextConfig = {
+  // Separate build folders let tests run their own `next dev` beside a developer's (Next allows one per folder).
+  distDir: getEnv().NEXT_DIST_DIR,
   // The repository is the root (there may be other lockfiles further up).
   turbopack: { root },
   outputFileTracingRoot: root,

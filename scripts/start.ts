@@ -28,6 +28,7 @@ async function checkPorts(env: Env): Promise<void> {
     [env.XDS_HTTP_PORT, 'XDS_HTTP_PORT, xds health/metrics'],
     [env.WORKER_HTTP_PORT, 'WORKER_HTTP_PORT, worker health/metrics'],
     [env.EXTAUTHZ_PORT, 'EXTAUTHZ_PORT, ext_authz gRPC'],
+    [env.EXTAUTHZ_HTTP_PORT, 'EXTAUTHZ_HTTP_PORT, ext_authz health/metrics'],
     [env.ENVOY_LISTENER_PORT, 'ENVOY_LISTENER_PORT, demo Envoy listener'],
     [env.ENVOY_ADMIN_PORT, 'ENVOY_ADMIN_PORT, demo Envoy admin'],
     ...env.DEMO_UPSTREAM_PORTS.map((p, i): [number, string] => [p, `DEMO_UPSTREAM_PORTS[${i}], demo upstream`]),

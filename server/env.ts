@@ -32,6 +32,8 @@ export const EnvSchema = z.object({
   WORKER_HTTP_PORT: port(18002),
   /** gRPC port of the ext_authz server (envoy.service.auth.v3.Authorization), workers/extauthz/main.ts. */
   EXTAUTHZ_PORT: port(18004),
+  /** /healthz and /metrics of the ext_authz process. */
+  EXTAUTHZ_HTTP_PORT: port(18005),
   /** Address the ext_authz server binds; Envoys reach it through the static `proxyshard-extauthz` cluster. */
   EXTAUTHZ_HOST: z.string().min(1).default('127.0.0.1'),
   /** Share of ext_authz decisions stored in DecisionLog (0..1). */
@@ -74,6 +76,11 @@ export const EnvSchema = z.object({
     .default('false')
     .transform((v) => v === 'true' || v === '1'),
   SESSION_TTL_HOURS: z.coerce.number().positive().default(12),
+  /** Next.js build folder, relative to the repository (one `next dev` may run per folder). */
+  NEXT_DIST_DIR: z
+    .string()
+    .regex(/^\.next(\/[\w.-]+)*$/, 'must be .next or a folder below it')
+    .default('.next'),
   /** Largest accepted JSON request body, in bytes. */
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_000_000),
   /** CLI (`npm run cli`): base URL of the web app; overrides ~/.config/proxyshard/cli.json, a --url flag overrides it. */

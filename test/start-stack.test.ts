@@ -15,6 +15,8 @@ import { repoRoot } from '../server/env';
 import { freePort } from '../scripts/lib/ports';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'ps-start-'));
+// Its own Next.js build folder, so a developer's `next dev` in this checkout does not block the test's.
+const nextDistDir = `.next/test-start-${process.pid}`;
 let running: ChildProcess | undefined;
 
 after(async () => {
@@ -23,10 +25,11 @@ after(async () => {
     await new Promise((r) => running?.once('exit', r));
   }
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(join(repoRoot, nextDistDir), { recursive: true, force: true });
 });
 
 async function ports() {
-  const names = ['PG_PORT', 'WEB_PORT', 'XDS_PORT', 'XDS_HTTP_PORT', 'WORKER_HTTP_PORT', 'EXTAUTHZ_PORT', 'ENVOY_LISTENER_PORT', 'ENVOY_ADMIN_PORT', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT'];
+  const names = ['PG_PORT', 'WEB_PORT', 'XDS_PORT', 'XDS_HTTP_PORT', 'WORKER_HTTP_PORT', 'EXTAUTHZ_PORT', 'EXTAUTHZ_HTTP_PORT', 'ENVOY_LISTENER_PORT', 'ENVOY_ADMIN_PORT', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT'];
   const out: Record<string, string> = {};
   for (const n of names) out[n] = String(await freePort());
   out.DEMO_UPSTREAM_PORTS = `${await freePort()},${await freePort()}`;
@@ -36,7 +39,7 @@ async function ports() {
 function start(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts/start.ts')], {
     cwd: repoRoot,
-    env: { ...process.env, ...env, PROXYSHARD_DATA_DIR: dataDir, DATABASE_URL: '', TEMPORAL_ADDRESS: '', NODE_ENV: 'development' },
+    env: { ...process.env, ...env, PROXYSHARD_DATA_DIR: dataDir, NEXT_DIST_DIR: nextDistDir, DATABASE_URL: '', TEMPORAL_ADDRESS: '', NODE_ENV: 'development' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running = child;
@@ -98,6 +101,16 @@ test('npm start brings up the stack; a restart keeps the data', { timeout: 900_0
   const signInPage = await fetch(`${web}/sign-in`);
   assert.equal(signInPage.status, 200);
   assert.match(await signInPage.text(), /sign in/i);
+
+  // Every process answers health and Prometheus metrics.
+  for (const base of [web, `http://127.0.0.1:${env.XDS_HTTP_PORT}`, `http://127.0.0.1:${env.WORKER_HTTP_PORT}`, `http://127.0.0.1:${env.EXTAUTHZ_HTTP_PORT}`]) {
+    const health = await fetch(`${base}/healthz`);
+    assert.equal(health.status, 200, `${base}/healthz: ${await health.clone().text()}`);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /^# HELP process_cpu_user_seconds_total/m, `${base}/metrics is Prometheus text`);
+  }
+  const envoyStats = await (await fetch(`http://127.0.0.1:${env.ENVOY_ADMIN_PORT}/stats/prometheus`)).text();
+  assert.match(envoyStats, /envoy_cluster_upstream_rq_total\{envoy_cluster_name="demo-upstreams"\}/);
 
   const cookie = await signIn(web, 'admin', password);
   assert.deepEqual(await routeNames(web, cookie), ['demo-root']);

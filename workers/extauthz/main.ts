@@ -1,6 +1,7 @@
 /**
  * The ext_authz process: `tsx workers/extauthz/main.ts [--port N] [--database-url URL] [--sample-rate R]`.
  * Defaults from server/env.ts: EXTAUTHZ_PORT, EXTAUTHZ_HOST, DATABASE_URL, EXTAUTHZ_DECISION_LOG_SAMPLE_RATE.
+ * /healthz and /metrics on 127.0.0.1:EXTAUTHZ_HTTP_PORT.
  * Envoys reach it through a static `proxyshard-extauthz` cluster in their bootstrap
  * (extAuthzBootstrapCluster). SIGINT/SIGTERM: stop serving, flush decision logs, exit.
  */
@@ -8,6 +9,8 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { createDb } from '../../server/db/client';
 import { getEnv } from '../../server/env';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { startOpsHttpServer } from '../ops-http';
 import { startExtAuthzServer } from './extauthz.server';
 
 async function main(): Promise<void> {
@@ -31,12 +34,37 @@ async function main(): Promise<void> {
   });
   // Readiness line for supervisors and benchmarks.
   console.log(`extauthz listening on ${env.EXTAUTHZ_HOST}:${server.port}`);
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  new Gauge({
+    name: 'proxyshard_extauthz_live_policies',
+    help: 'Request policies loaded and enforced by this ext_authz server.',
+    registers: [registry],
+    collect() {
+      this.set(Object.keys(server.loaded()).length);
+    },
+  });
+  const ops = await startOpsHttpServer({
+    host: '127.0.0.1',
+    port: env.EXTAUTHZ_HTTP_PORT,
+    registry,
+    log,
+    health: async () => {
+      const database = await db.$queryRaw`SELECT 1`.then(
+        () => 'ok',
+        () => 'unreachable',
+      );
+      return { ok: database === 'ok' && !stopping, body: { status: stopping ? 'stopping' : database === 'ok' ? 'ok' : 'degraded', database, policies: server.loaded() } };
+    },
+  });
   let stopping = false;
   const shutdown = () => {
     if (stopping) process.exit(1);
     stopping = true;
-    server
-      .stop()
+    ops
+      .close()
+      .then(() => server.stop())
       .then(() => db.$disconnect())
       .then(
         () => process.exit(0),
