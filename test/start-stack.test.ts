@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,6 +120,8 @@ test('npm start brings up the stack; a restart keeps the data', { timeout: 900_0
   const connection = await Connection.connect({ address: `127.0.0.1:${env.TEMPORAL_PORT}` });
   const ns = await connection.workflowService.listNamespaces({});
   assert.ok(ns.namespaces.some((n) => n.namespaceInfo?.name === 'proxyshard'), 'Temporal lists the proxyshard namespace');
+  const uiNamespaces = await (await fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/api/v1/namespaces`)).text();
+  assert.match(uiNamespaces, /"name":\s*"proxyshard"/, 'the Temporal UI lists the namespace');
   // A workflow on a queue nobody polls stays open: after the restart it must still be there (SQLite file).
   const client = new Client({ connection, namespace: 'proxyshard' });
   await client.workflow.start('persistenceProbe', { taskQueue: 'ps-start-test-probe', workflowId: 'start-test-probe', args: [] });
@@ -136,4 +140,25 @@ test('npm start brings up the stack; a restart keeps the data', { timeout: 900_0
   const again = await (await fetch(`http://127.0.0.1:${env.ENVOY_LISTENER_PORT}/`)).text();
   assert.match(again, /hello from demo upstream/);
   assert.equal(await stop(second.child), 0);
+});
+
+test('a port already in use stops start-up with a message naming it', { timeout: 120_000 }, async () => {
+  const env = await ports();
+  const blocker = createServer().listen(Number(env.WEB_PORT), '127.0.0.1');
+  await once(blocker, 'listening');
+  try {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts/start.ts')], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env, PROXYSHARD_DATA_DIR: dataDir, NEXT_DIST_DIR: nextDistDir, DATABASE_URL: '', TEMPORAL_ADDRESS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 1);
+    assert.match(out, new RegExp(`port ${env.WEB_PORT} \\(WEB_PORT, web console\\) is already in use`));
+  } finally {
+    blocker.close();
+  }
 });
