@@ -1,0 +1,265 @@
+/**
+ * Rollouts, their transitions (step history) and approval decisions; plus the two reads the rollout
+ * activities need from other tables: which proxies of a node group serve a snapshot version "or newer",
+ * and creating the derived revision of a step. Every query filters by tenantId.
+ */
+import type { RolloutFailure, RolloutSpec, RolloutStatus } from '../../contracts/rollout.schema';
+import type { RouteGraph } from '../../contracts/route-graph.schema';
+import type { Db } from './client';
+import type { DbTx } from './tx';
+import { isUuid } from './tx';
+
+export interface RolloutRow {
+  id: string;
+  tenantId: string;
+  workflowId: string;
+  routeName: string;
+  revisionId: string;
+  spec: RolloutSpec;
+  stepsHash: string;
+  phase: string;
+  currentStepIndex: number;
+  pauseReason: string | null;
+  canaryWeight: number;
+  status: RolloutStatus | Record<string, never>;
+  failure: RolloutFailure | null;
+  authors: string[];
+  startedById: string;
+  startedByName: string;
+  lastGoodRevisionId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  finishedAt: Date | null;
+}
+
+type Raw = Omit<RolloutRow, 'spec' | 'status' | 'failure'> & { spec: unknown; status: unknown; failure: unknown };
+
+function toRow(r: Raw): RolloutRow {
+  return { ...r, spec: r.spec as RolloutSpec, status: (r.status ?? {}) as RolloutRow['status'], failure: (r.failure ?? null) as RolloutFailure | null };
+}
+
+export interface NewRollout {
+  tenantId: string;
+  workflowId: string;
+  routeName: string;
+  revisionId: string;
+  spec: RolloutSpec;
+  stepsHash: string;
+  authors: string[];
+  startedById: string;
+  startedByName: string;
+  lastGoodRevisionId: string | null;
+}
+
+export async function insertRollout(db: DbTx, r: NewRollout): Promise<RolloutRow> {
+  const row = await db.rollout.create({
+    data: { ...r, spec: r.spec as object, phase: 'Progressing', status: {} },
+  });
+  return toRow(row as Raw);
+}
+
+export async function findRolloutByWorkflowId(db: DbTx, tenantId: string, workflowId: string): Promise<RolloutRow | null> {
+  const row = await db.rollout.findFirst({ where: { tenantId, workflowId } });
+  return row ? toRow(row as Raw) : null;
+}
+
+export async function findRollout(db: DbTx, tenantId: string, id: string): Promise<RolloutRow | null> {
+  if (!isUuid(id)) return null;
+  const row = await db.rollout.findFirst({ where: { tenantId, id } });
+  return row ? toRow(row as Raw) : null;
+}
+
+export async function listRollouts(db: DbTx, tenantId: string, opts: { limit: number; route?: string }): Promise<RolloutRow[]> {
+  const rows = await db.rollout.findMany({
+    where: { tenantId, ...(opts.route ? { routeName: opts.route } : {}) },
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    take: opts.limit,
+  });
+  return rows.map((r) => toRow(r as Raw));
+}
+
+/** Inserts the event unless (rolloutId, seq) exists; true when inserted. */
+export async function insertRolloutEvent(
+  db: DbTx,
+  e: {
+    tenantId: string;
+    rolloutId: string;
+    seq: number;
+    action: string;
+    stepIndex: number;
+    phase: string;
+    actor: { type: string; id: string; name: string };
+    detail: Record<string, unknown>;
+  },
+): Promise<boolean> {
+  const { count } = await db.rolloutEvent.createMany({
+    data: [
+      {
+        tenantId: e.tenantId,
+        rolloutId: e.rolloutId,
+        seq: e.seq,
+        action: e.action,
+        stepIndex: e.stepIndex,
+        phase: e.phase,
+        actorType: e.actor.type,
+        actorId: e.actor.id,
+        actorName: e.actor.name,
+        detail: e.detail as object,
+      },
+    ],
+    skipDuplicates: true,
+  });
+  return count === 1;
+}
+
+export async function updateRolloutStatus(db: DbTx, tenantId: string, rolloutId: string, status: RolloutStatus): Promise<void> {
+  const finished = ['Promoted', 'Failed', 'Aborted'].includes(status.phase);
+  await db.rollout.updateMany({
+    where: { tenantId, id: rolloutId },
+    data: {
+      phase: status.phase,
+      currentStepIndex: status.currentStepIndex,
+      pauseReason: status.pauseReason,
+      canaryWeight: status.traffic.weight,
+      status: status as object,
+      ...(status.failure ? { failure: status.failure as object } : {}),
+      ...(finished ? { finishedAt: new Date() } : {}),
+    },
+  });
+}
+
+export async function insertRolloutApproval(
+  db: DbTx,
+  a: { tenantId: string; rolloutId: string; stepIndex: number; decision: string; principalId: string; name: string; role: string; comment?: string; at: string },
+): Promise<void> {
+  await db.rolloutApproval.createMany({
+    data: [{ ...a, comment: a.comment ?? '', at: new Date(a.at) }],
+    skipDuplicates: true,
+  });
+}
+
+export interface RolloutEventRow {
+  seq: number;
+  action: string;
+  stepIndex: number;
+  phase: string;
+  actor: { type: string; id: string; name: string };
+  detail: unknown;
+  at: Date;
+}
+
+export async function listRolloutEvents(db: DbTx, tenantId: string, rolloutId: string): Promise<RolloutEventRow[]> {
+  const rows = await db.rolloutEvent.findMany({ where: { tenantId, rolloutId }, orderBy: { seq: 'asc' } });
+  return rows.map((r) => ({
+    seq: r.seq,
+    action: r.action,
+    stepIndex: r.stepIndex,
+    phase: r.phase,
+    actor: { type: r.actorType, id: r.actorId, name: r.actorName },
+    detail: r.detail,
+    at: r.at,
+  }));
+}
+
+export async function listRolloutApprovals(db: DbTx, tenantId: string, rolloutId: string) {
+  return db.rolloutApproval.findMany({
+    where: { tenantId, rolloutId },
+    orderBy: [{ at: 'asc' }, { id: 'asc' }],
+    select: { stepIndex: true, decision: true, principalId: true, name: true, role: true, comment: true, at: true },
+  });
+}
+
+// ---- revisions of rollout steps ---------------------------------------------------------------------------
+
+/** A new proposed revision (number = last + 1); the caller holds the tenant lock. */
+export async function insertDerivedRevision(
+  db: DbTx,
+  r: { tenantId: string; parentId: string | null; graph: RouteGraph; graphHash: string; createdById: string; message: string },
+): Promise<string> {
+  const last = await db.revision.findFirst({ where: { tenantId: r.tenantId }, orderBy: { number: 'desc' }, select: { number: true } });
+  const row = await db.revision.create({
+    data: {
+      tenantId: r.tenantId,
+      number: (last?.number ?? 0) + 1,
+      parentId: r.parentId,
+      state: 'proposed',
+      message: r.message,
+      graph: r.graph as object,
+      graphHash: r.graphHash,
+      createdById: r.createdById,
+    },
+    select: { id: true },
+  });
+  return row.id;
+}
+
+export async function findRevisionGraph(db: DbTx, tenantId: string, id: string): Promise<{ id: string; graph: unknown; createdById: string } | null> {
+  if (!isUuid(id)) return null;
+  return db.revision.findFirst({ where: { tenantId, id }, select: { id: true, graph: true, createdById: true } });
+}
+
+// ---- serving state ----------------------------------------------------------------------------------------
+
+export interface ServingProxy {
+  proxyId: string;
+  nodeId: string;
+  adminUrl: string | null;
+  /** Types not yet ACKed at the version or a newer one. */
+  pending: string[];
+  nack: { typeUrl: string; error: string } | null;
+}
+
+/**
+ * Per connected proxy of the node group: which of `typeUrls` are ACKed at `version` or at a snapshot of the
+ * group stored after it (concurrent rollouts of other routes publish newer versions that still carry this
+ * one's change, and a proxy may skip straight to them), and whether `version` was NACKed.
+ */
+export async function listServingState(
+  db: Db,
+  q: { tenantId: string; nodeGroup: string; version: string; typeUrls: readonly string[] },
+): Promise<ServingProxy[]> {
+  const rows = await db.$queryRaw<
+    { proxyId: string; nodeId: string; metadata: unknown; typeUrl: string | null; atLeast: boolean | null; nacked: boolean | null; nackError: string | null }[]
+  >`
+    WITH mine AS (
+      SELECT "createdAt" FROM "Snapshot"
+       WHERE "tenantId" = ${q.tenantId}::uuid AND "nodeGroup" = ${q.nodeGroup} AND "version" = ${q.version})
+    SELECT p."id"::text AS "proxyId", p."nodeId", p."metadata", r."typeUrl",
+           (r."ackedVersion" = ${q.version} OR EXISTS (
+              SELECT 1 FROM "Snapshot" s, mine
+               WHERE s."tenantId" = p."tenantId" AND s."nodeGroup" = ${q.nodeGroup}
+                 AND s."version" = r."ackedVersion" AND s."createdAt" > mine."createdAt")) AS "atLeast",
+           (r."nackError" IS NOT NULL AND (r."nackVersion" = ${q.version}
+              OR (r."nackNonce" = r."sentNonce" AND r."sentVersion" = ${q.version}))) AS "nacked",
+           r."nackError"
+      FROM "Proxy" p
+      LEFT JOIN "ProxyResourceState" r ON r."proxyId" = p."id" AND r."typeUrl" = ANY(${[...q.typeUrls]}::text[])
+     WHERE p."tenantId" = ${q.tenantId}::uuid AND p."nodeGroup" = ${q.nodeGroup} AND p."connected"
+     ORDER BY p."nodeId"`;
+  const byProxy = new Map<string, ServingProxy & { acked: Set<string> }>();
+  for (const row of rows) {
+    let p = byProxy.get(row.proxyId);
+    if (!p) {
+      const meta = row.metadata as { admin_url?: unknown } | null;
+      p = { proxyId: row.proxyId, nodeId: row.nodeId, adminUrl: typeof meta?.admin_url === 'string' ? meta.admin_url : null, pending: [], nack: null, acked: new Set() };
+      byProxy.set(row.proxyId, p);
+    }
+    if (row.typeUrl === null) continue;
+    if (row.atLeast) p.acked.add(row.typeUrl);
+    else if (row.nacked && !p.nack) p.nack = { typeUrl: row.typeUrl, error: row.nackError ?? '' };
+  }
+  return [...byProxy.values()].map(({ acked, ...p }) => ({ ...p, pending: q.typeUrls.filter((t) => !acked.has(t)) }));
+}
+
+/** Admin URLs (node metadata `admin_url`) of the connected proxies of the node groups (none given: all). */
+export async function listProxyAdminUrls(db: Db, tenantId: string, nodeGroups: readonly string[]): Promise<{ nodeId: string; adminUrl: string | null }[]> {
+  const rows = await db.proxy.findMany({
+    where: { tenantId, ...(nodeGroups.length > 0 ? { nodeGroup: { in: [...nodeGroups] } } : {}), connected: true },
+    select: { nodeId: true, metadata: true },
+    orderBy: { nodeId: 'asc' },
+  });
+  return rows.map((r) => {
+    const meta = r.metadata as { admin_url?: unknown } | null;
+    return { nodeId: r.nodeId, adminUrl: typeof meta?.admin_url === 'string' ? meta.admin_url : null };
+  });
+}
