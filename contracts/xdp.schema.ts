@@ -18,7 +18,8 @@ const ifaceName = z.string().regex(/^[A-Za-z0-9._@-]{1,15}$/, 'an interface name
 /** A CIDR as text; core/xdp/cidr.ts checks it (family, prefix length, host bits). */
 const cidrText = z.string().min(2).max(50);
 
-export const XdpDenyRuleSchema = z.object({
+// Spec objects are strict: a misspelt field (`cidr` for `cidrs`) is refused by name, never ignored.
+export const XdpDenyRuleSchema = z.strictObject({
   kind: z.literal('deny'),
   name: ruleName,
   /** Source CIDRs (IPv4 and/or IPv6) whose packets are dropped. */
@@ -27,7 +28,7 @@ export const XdpDenyRuleSchema = z.object({
   countOnly: z.boolean().default(false),
 });
 
-export const XdpRateLimitRuleSchema = z.object({
+export const XdpRateLimitRuleSchema = z.strictObject({
   kind: z.literal('rateLimit'),
   name: ruleName,
   /** tcp, udp, icmp, icmpv6, any, or an IP protocol number 1..255. */
@@ -45,7 +46,7 @@ export const XdpRuleSchema = z.discriminatedUnion('kind', [XdpDenyRuleSchema, Xd
 export type XdpRule = z.infer<typeof XdpRuleSchema>;
 
 /** Desired XDP state of one node group, as an operator writes it. */
-export const XdpPolicySpecSchema = z.object({
+export const XdpPolicySpecSchema = z.strictObject({
   program: XdpProgramNameSchema.default('guard'),
   attachMode: XdpAttachModeSchema.default('generic'),
   /** Interfaces every agent of the group attaches to. */
@@ -63,14 +64,47 @@ export type XdpPolicySpecInput = z.input<typeof XdpPolicySpecSchema>;
 export function parseXdpPolicySpec(input: unknown): { ok: true; spec: XdpPolicySpec } | { ok: false; issues: { path: string; message: string }[] } {
   const r = XdpPolicySpecSchema.safeParse(input);
   if (r.success) return { ok: true, spec: r.data };
+  const path = (parts: readonly PropertyKey[]) =>
+    parts.reduce<string>((out, p) => (typeof p === 'number' ? `${out}[${p}]` : out ? `${out}.${String(p)}` : String(p)), '');
   return {
     ok: false,
-    issues: r.error.issues.map((i) => ({
-      path: i.path.reduce<string>((out, p) => (typeof p === 'number' ? `${out}[${p}]` : out ? `${out}.${String(p)}` : String(p)), ''),
-      message: i.message,
-    })),
+    issues: r.error.issues.flatMap((i) =>
+      i.code === 'unrecognized_keys' ? i.keys.map((k) => ({ path: path([...i.path, k]), message: 'unknown field' })) : [{ path: path(i.path), message: i.message }],
+    ),
   };
 }
+
+// ---------------------------------------------------------------- REST API inputs (/api/v1)
+
+/** A node group name (what agents register with `--node-group`). */
+export const NodeGroupNameSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, ".", "_", "-"; at most 63');
+
+/** GET /api/v1/agents */
+export const ListAgentsQuerySchema = z.strictObject({ nodeGroup: NodeGroupNameSchema.optional() });
+
+/** GET /api/v1/xdp-policies: newest first; without nodeGroup, every group of the tenant. */
+export const ListXdpPoliciesQuerySchema = z.strictObject({
+  nodeGroup: NodeGroupNameSchema.optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+});
+
+/** POST /api/v1/xdp-policies: a new (not yet published) version of the group's policy. */
+export const CreateXdpPolicyBodySchema = z.strictObject({
+  nodeGroup: NodeGroupNameSchema,
+  spec: XdpPolicySpecSchema,
+});
+export type CreateXdpPolicyBody = z.infer<typeof CreateXdpPolicyBodySchema>;
+
+/** POST /api/v1/xdp-policies/[id]/publish: starts pushXdpPolicyWorkflow for the version's node group. */
+export const PublishXdpPolicyBodySchema = z.strictObject({
+  /** How long the group's connected agents may take to apply the version (default 60 s). */
+  ackTimeoutMs: z.number().int().min(1_000).max(3_600_000).optional(),
+  /** Answer when the workflow has finished (at most waitMs later) instead of right after starting it. */
+  wait: z.boolean().default(false),
+  /** Upper bound of the wait (default 120 s). */
+  waitMs: z.number().int().min(100).max(600_000).optional(),
+});
+export type PublishXdpPolicyBody = z.infer<typeof PublishXdpPolicyBodySchema>;
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 
@@ -158,8 +192,12 @@ export interface AgentAckSummary {
 }
 
 export interface AwaitAgentAckResult extends AgentAckSummary {
-  /** acked: every connected agent of the group applied the version; noAgents: none is connected. */
-  outcome: 'acked' | 'timedOut' | 'noAgents';
+  /**
+   * acked: every connected agent of the group applied the version; noAgents: none is connected;
+   * superseded: another version became the group's desired one meanwhile (agents will never apply this
+   * one, the newer push waits for them); timedOut: agents still pending at the deadline.
+   */
+  outcome: 'acked' | 'timedOut' | 'noAgents' | 'superseded';
 }
 
 export interface XdpActivities {

@@ -7,7 +7,8 @@
  *   push of the same version changes nothing (changed=false) and writes no second audit entry.
  * - awaitAgentAck polls the Agent rows until every connected agent of the group reports the version as
  *   applied; an agent that rejected it (verifier, unknown interface, protected CIDR) fails the activity
- *   non-retryably with the agent's error; the deadline survives retries (heartbeat details).
+ *   non-retryably with the agent's error; the deadline survives retries (heartbeat details). When another
+ *   version became the group's desired one meanwhile, it returns `superseded` (the newer push waits).
  * Domain errors are non-retryable ApplicationFailures; database/network errors are thrown as is (retried).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -23,19 +24,20 @@ import {
 } from '../contracts/xdp.schema';
 import type { Db } from '../server/db/client';
 import { getAgentAckStatus } from '../server/db/agent.repo';
+import { findDesiredXdpVersion } from '../server/db/xdp-policy.repo';
 import { isAppError } from '../server/errors';
 import { publishXdpPolicy } from '../server/services/xdp.service';
 
 export interface XdpActivityDeps {
   db: Db;
   now?: () => number;
-  /** How often awaitAgentAck reads agent status; default 200 ms. */
+  /** How often awaitAgentAck reads agent status; default 100 ms (one indexed query per poll). */
   pollIntervalMs?: number;
 }
 
 export function createXdpActivities(deps: XdpActivityDeps): XdpActivities {
   const now = deps.now ?? Date.now;
-  const pollIntervalMs = deps.pollIntervalMs ?? 200;
+  const pollIntervalMs = deps.pollIntervalMs ?? 100;
   return {
     async pushXdpBundle(raw: PushXdpBundleInput): Promise<PushXdpBundleResult> {
       const input = PushXdpBundleInputSchema.parse(raw);
@@ -75,6 +77,8 @@ export function createXdpActivities(deps: XdpActivityDeps): XdpActivities {
         const total = summary.acked.length + summary.pending.length;
         if (total === 0) return { ...summary, outcome: 'noAgents' };
         if (summary.pending.length === 0) return { ...summary, outcome: 'acked' };
+        const desired = await findDesiredXdpVersion(deps.db, input.tenantId, input.nodeGroup);
+        if (desired !== null && desired !== input.version) return { ...summary, outcome: 'superseded' };
         const left = deadline - now();
         if (left <= 0) return { ...summary, outcome: 'timedOut' };
         await ctx.sleep(Math.min(pollIntervalMs, left));

@@ -11,6 +11,9 @@
  * running. When only map entries change, the current maps are diffed against the bundle (bpftool dump)
  * and updated in place with one `bpftool batch`, without re-attaching; each entry update is atomic, the
  * set of updates is not (a packet may see some of the new entries and not yet others for a few µs).
+ * That in-place update is the latency-critical path of a rule change, so it spawns one process: interfaces
+ * are looked up in /proc/net/dev, and the check that our programs are still attached (`net show`) rides at
+ * the end of the same batch; an interface found detached is re-attached through the full path.
  * ps_meta holds the applied version in the kernel, so a restarted agent can tell what is enforced.
  * <stateDir>/state.json remembers the last applied bundle (counter names, program hash).
  */
@@ -24,16 +27,19 @@ import { checkProtectedOverlap, RESERVED_COUNTERS } from '../../core/xdp/compile
 import {
   attachPinned,
   bpftoolBatch,
+  bpftoolBatchJson,
   checkPinnedMaps,
   detach,
   dumpMap,
   hex,
+  listInterfaceNames,
   listLinks,
   loadPinned,
   lookup,
   lookupPerCpu,
   pinnedProgId,
   unpinDir,
+  xdpAttachmentsFromNetShow,
   type LinkInfo,
 } from './kernel';
 import {
@@ -90,6 +96,11 @@ export class Dataplane {
   /** Per interface: map contents as last written (hex key → value), trusted until an error; else dumped. */
   private written = new Map<string, Map<string, Map<string, Buffer>>>();
   private readonly protectedCidrs: Cidr[];
+  /**
+   * Program id of each generation this process pinned or adopted (a pinned program keeps its id until it is
+   * unpinned, which only this agent does), so an in-place update spawns no `bpftool prog show`.
+   */
+  private progIds = new Map<string, number>();
 
   constructor(
     private readonly cfg: DataplaneConfig,
@@ -112,6 +123,19 @@ export class Dataplane {
     const next = this.queue.then(fn, fn);
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  private async progIdOf(dir: string): Promise<number | undefined> {
+    const cached = this.progIds.get(dir);
+    if (cached !== undefined) return cached;
+    const id = await pinnedProgId(join(dir, 'prog'));
+    if (id !== undefined) this.progIds.set(dir, id);
+    return id;
+  }
+
+  private unpin(dir: string): void {
+    this.progIds.delete(dir);
+    unpinDir(dir);
   }
 
   private statePath(): string {
@@ -144,7 +168,7 @@ export class Dataplane {
       for (const [iface, st] of Object.entries(saved?.interfaces ?? {})) {
         const dir = join(this.cfg.pinRoot, iface, st.gen);
         const link = links.get(iface);
-        const id = await pinnedProgId(join(dir, 'prog'));
+        const id = await this.progIdOf(dir);
         if (!link || !id || link.xdpProgId !== id) {
           this.log.warn({ iface, gen: st.gen }, 'pinned program is not attached any more; not adopting');
           continue;
@@ -157,7 +181,7 @@ export class Dataplane {
         for (const gen of readdirSync(join(this.cfg.pinRoot, iface))) {
           if (adopted[iface]?.gen !== gen) {
             this.log.info({ iface, gen }, 'unpinning stray generation');
-            unpinDir(join(this.cfg.pinRoot, iface, gen));
+            this.unpin(join(this.cfg.pinRoot, iface, gen));
           }
         }
       }
@@ -187,17 +211,33 @@ export class Dataplane {
       });
       let bundle: XdpBundle;
       let objectPath: string;
-      let links: Map<string, LinkInfo>;
       try {
         bundle = this.validate(raw);
-        links = new Map((await listLinks()).map((l) => [l.name, l]));
-        const missing = bundle.interfaces.filter((i) => !links.has(i));
+        const present = new Set(listInterfaceNames());
+        const missing = bundle.interfaces.filter((i) => !present.has(i));
         if (missing.length) throw new BundleRejected(`unknown interface(s) on this node: ${missing.join(', ')}`);
         objectPath = this.resolveProgram(bundle, object);
       } catch (err) {
         return done(false, err instanceof Error ? err.message : String(err), []);
       }
 
+      const inPlace = await this.applyInPlace(bundle);
+      if (inPlace && inPlace.every((r) => r.ok)) {
+        this.state.version = bundle.version;
+        this.state.bundle = bundle;
+        this.saveState();
+        return done(true, '', inPlace);
+      }
+      if (inPlace) return done(false, inPlace.map((f) => `${f.name}: ${f.error}`).join('\n'), inPlace);
+
+      let links: Map<string, LinkInfo>;
+      try {
+        links = new Map((await listLinks()).map((l) => [l.name, l]));
+        const missing = bundle.interfaces.filter((i) => !links.has(i));
+        if (missing.length) throw new BundleRejected(`unknown interface(s) on this node: ${missing.join(', ')}`);
+      } catch (err) {
+        return done(false, err instanceof Error ? err.message : String(err), []);
+      }
       const results: InterfaceResultMsg[] = [];
       for (const iface of bundle.interfaces) {
         try {
@@ -218,7 +258,7 @@ export class Dataplane {
         if (bundle.interfaces.includes(iface)) continue;
         const link = links.get(iface);
         if (link?.xdpMode && link.xdpMode !== 'offload') await detach(iface, link.xdpMode).catch(() => undefined);
-        unpinDir(join(this.cfg.pinRoot, iface, st.gen));
+        this.unpin(join(this.cfg.pinRoot, iface, st.gen));
         delete this.state.interfaces[iface];
         this.written.delete(iface);
       }
@@ -274,7 +314,7 @@ export class Dataplane {
   private async applyInterface(iface: string, bundle: XdpBundle, objectPath: string, link: LinkInfo): Promise<InterfaceResultMsg> {
     const cur = this.state.interfaces[iface];
     const curDir = cur ? join(this.cfg.pinRoot, iface, cur.gen) : undefined;
-    const curId = curDir ? await pinnedProgId(join(curDir, 'prog')) : undefined;
+    const curId = curDir ? await this.progIdOf(curDir) : undefined;
     const attached = curId !== undefined && link.xdpProgId === curId && link.xdpMode === bundle.attachMode;
     if (attached && cur && curDir && cur.programSha256 === bundle.program.sha256) {
       await this.syncMaps(iface, curDir, bundle, this.changedCounterSlots(bundle));
@@ -293,13 +333,49 @@ export class Dataplane {
       }
       await attachPinned(iface, bundle.attachMode, join(dir, 'prog'));
     } catch (err) {
-      unpinDir(dir);
+      this.unpin(dir);
       throw err;
     }
-    if (curDir) unpinDir(curDir);
+    if (curDir) this.unpin(curDir);
     this.state.interfaces[iface] = { gen, programSha256: bundle.program.sha256, attachMode: bundle.attachMode };
     this.saveState();
-    return { name: iface, ok: true, error: '', progId: (await pinnedProgId(join(dir, 'prog'))) ?? 0, reattached: true };
+    return { name: iface, ok: true, error: '', progId: (await this.progIdOf(dir)) ?? 0, reattached: true };
+  }
+
+  /**
+   * The fast path: the bundle changes only map entries of programs this agent attached to exactly the
+   * bundle's interfaces. One `bpftool batch` writes the entries of every interface and ends with
+   * `net show`; returns null (take the full path) when it does not apply or an interface turned out to
+   * run another program (the entries written to the detached program's maps do nothing).
+   */
+  private async applyInPlace(bundle: XdpBundle): Promise<InterfaceResultMsg[] | null> {
+    const ifaces = [...bundle.interfaces].sort();
+    if (Object.keys(this.state.interfaces).sort().join('\n') !== ifaces.join('\n')) return null;
+    const plans: { iface: string; id: number; sync: { lines: string[]; commit(): void } }[] = [];
+    const resetSlots = this.changedCounterSlots(bundle);
+    for (const iface of ifaces) {
+      const st = this.state.interfaces[iface]!;
+      const dir = join(this.cfg.pinRoot, iface, st.gen);
+      const id = this.progIds.get(dir);
+      if (st.programSha256 !== bundle.program.sha256 || st.attachMode !== bundle.attachMode || id === undefined) return null;
+      plans.push({ iface, id, sync: await this.mapSyncPlan(iface, dir, bundle, resetSlots) });
+    }
+    let attached: ReturnType<typeof xdpAttachmentsFromNetShow>;
+    try {
+      const out = await bpftoolBatchJson([...plans.flatMap((p) => p.sync.lines), 'net show']);
+      attached = xdpAttachmentsFromNetShow(out.at(-1)?.output);
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      this.log.error({ version: bundle.version, err: msg.slice(0, 2000) }, 'in-place map update failed');
+      return plans.map((p) => ({ name: p.iface, ok: false, error: msg, progId: p.id, reattached: false }));
+    }
+    for (const p of plans) p.sync.commit();
+    const lost = plans.filter((p) => attached.get(p.iface)?.id !== p.id || attached.get(p.iface)?.mode !== bundle.attachMode);
+    if (lost.length) {
+      this.log.warn({ interfaces: lost.map((p) => p.iface) }, 'our XDP program is not attached any more; re-attaching');
+      return null;
+    }
+    return plans.map((p) => ({ name: p.iface, ok: true, error: '', progId: p.id, reattached: false }));
   }
 
   /**
@@ -317,6 +393,13 @@ export class Dataplane {
    * against what this process last wrote; after a restart or an error the maps are dumped instead.
    */
   private async syncMaps(iface: string, dir: string, bundle: XdpBundle, resetSlots: number[]): Promise<void> {
+    const plan = await this.mapSyncPlan(iface, dir, bundle, resetSlots);
+    await bpftoolBatch(plan.lines);
+    plan.commit();
+  }
+
+  /** The bpftool lines that bring the maps under `dir` to the bundle's entries; commit() once they ran. */
+  private async mapSyncPlan(iface: string, dir: string, bundle: XdpBundle, resetSlots: number[]): Promise<{ lines: string[]; commit(): void }> {
     const want = {
       protV4: new Map<string, Buffer>(),
       protV6: new Map<string, Buffer>(),
@@ -372,8 +455,7 @@ export class Dataplane {
       `map update pinned ${join(dir, 'maps', MAPS.meta.name)} key hex ${zero} value hex ${hex(encodeMeta(bundle.version, Date.now()))}`,
     ];
     this.written.delete(iface);
-    await bpftoolBatch(lines);
-    this.written.set(iface, new Map(keys.map((k) => [k, new Map(want[k])])));
+    return { lines, commit: () => this.written.set(iface, new Map(keys.map((k) => [k, new Map(want[k])]))) };
   }
 
   /** Summed per-CPU counters of the reserved slots and every rule of the applied bundle, per interface. */

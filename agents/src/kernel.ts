@@ -124,13 +124,46 @@ export function unpinDir(dir: string): void {
 /** Runs bpftool commands (one per line, without the leading "bpftool") from a temporary batch file. */
 export async function bpftoolBatch(lines: string[]): Promise<void> {
   if (!lines.length) return;
+  await runBatchFile(lines, []);
+}
+
+/** bpftool batch with JSON output: one entry per line, in order (bpftool stops at the first failing line). */
+export async function bpftoolBatchJson(lines: string[]): Promise<{ command: string[]; output: unknown }[]> {
+  if (!lines.length) return [];
+  return JSON.parse(await runBatchFile(lines, ['-j'])) as { command: string[]; output: unknown }[];
+}
+
+async function runBatchFile(lines: string[], flags: string[]): Promise<string> {
   const file = join(tmpdir(), `ps-agent-batch-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.txt`);
   writeFileSync(file, `${lines.join('\n')}\n`);
   try {
-    await run('bpftool', ['batch', 'file', file]);
+    return await run('bpftool', [...flags, 'batch', 'file', file]);
   } finally {
     rmSync(file, { force: true });
   }
+}
+
+/**
+ * Names of the interfaces of this network namespace, from /proc/net/dev (per network namespace, unlike
+ * /sys/class/net when sysfs was mounted in another namespace): no process spawned.
+ */
+export function listInterfaceNames(): string[] {
+  return readFileSync('/proc/net/dev', 'utf8')
+    .split('\n')
+    .slice(2)
+    .map((l) => l.split(':')[0]!.trim())
+    .filter(Boolean);
+}
+
+/** The XDP attachments in the output of `bpftool -j net show` (device name → mode, program id). */
+export function xdpAttachmentsFromNetShow(output: unknown): Map<string, { mode: LinkInfo['xdpMode']; id: number }> {
+  const out = new Map<string, { mode: LinkInfo['xdpMode']; id: number }>();
+  const first = (Array.isArray(output) ? output[0] : output) as { xdp?: { devname?: string; mode?: string; id?: number }[] } | undefined;
+  const modes: Record<string, LinkInfo['xdpMode']> = { driver: 'native', generic: 'generic', offload: 'offload' };
+  for (const x of first?.xdp ?? []) {
+    if (x.devname && typeof x.id === 'number') out.set(x.devname, { mode: modes[x.mode ?? ''] ?? '', id: x.id });
+  }
+  return out;
 }
 
 export interface MapEntry {

@@ -72,9 +72,30 @@ export async function findXdpPolicyVersion(db: DbTx, tenantId: string, id: strin
   return row ? toVersion(row) : null;
 }
 
-export async function listXdpPolicyVersions(db: DbTx, tenantId: string, nodeGroup: string, limit = 50): Promise<XdpPolicyVersion[]> {
-  const rows = await db.xdpPolicy.findMany({ where: { tenantId, nodeGroup }, orderBy: { seq: 'desc' }, take: limit });
+/** Newest first; every node group of the tenant when `nodeGroup` is undefined. */
+export async function listXdpPolicyVersions(db: DbTx, tenantId: string, nodeGroup: string | undefined, limit = 50): Promise<XdpPolicyVersion[]> {
+  const rows = await db.xdpPolicy.findMany({
+    where: { tenantId, ...(nodeGroup !== undefined ? { nodeGroup } : {}) },
+    orderBy: [{ createdAt: 'desc' }, { nodeGroup: 'asc' }, { seq: 'desc' }],
+    take: limit,
+  });
   return rows.map(toVersion);
+}
+
+export interface XdpGroupState {
+  nodeGroup: string;
+  desiredPolicyId: string;
+  desiredVersion: string;
+  updatedAt: Date;
+}
+
+/** What each node group of the tenant should run (groups never pushed to have no row). */
+export async function listXdpGroupStates(db: DbTx, tenantId: string, nodeGroup?: string): Promise<XdpGroupState[]> {
+  return db.xdpGroupState.findMany({
+    where: { tenantId, ...(nodeGroup !== undefined ? { nodeGroup } : {}) },
+    orderBy: { nodeGroup: 'asc' },
+    select: { nodeGroup: true, desiredPolicyId: true, desiredVersion: true, updatedAt: true },
+  });
 }
 
 /** Makes `policyId` the group's desired version. Idempotent: `changed` is false when it already was. */

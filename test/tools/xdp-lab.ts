@@ -129,6 +129,8 @@ export interface SendOptions {
   badIhl?: boolean;
   payload?: number;
   cpu?: number;
+  /** In-kernel generator (BPF_PROG_TEST_RUN live frames, XDP_TX) instead of AF_PACKET: see xdp-pkt.c. */
+  xdpLive?: boolean;
 }
 
 export interface SendResult {
@@ -136,6 +138,8 @@ export interface SendResult {
   elapsed_ns: number;
   start_ns: number;
   end_ns: number;
+  /** The sender's CPU time (user + system; includes softirq work the kernel ran on its behalf). */
+  cpu_ns: number;
 }
 
 function sendArgs(pair: Pair, o: SendOptions): string[] {
@@ -150,6 +154,7 @@ function sendArgs(pair: Pair, o: SendOptions): string[] {
   if (o.badIhl) a.push('--bad-ihl');
   if (o.payload !== undefined) a.push('--payload', String(o.payload));
   if (o.cpu !== undefined) a.push('--cpu', String(o.cpu));
+  if (o.xdpLive) a.push('--xdp-live');
   return a;
 }
 

@@ -1,16 +1,28 @@
 // SPDX-License-Identifier: MIT
 /*
  * xdp-pkt: a small raw-packet sender and UDP receiver for the XDP tests and benchmarks.
- * Compiled at test time (test/tools/build-tools.ts): clang -O2 -o xdp-pkt xdp-pkt.c
+ * Compiled at test time (test/tools/xdp-lab.ts buildPktTool): clang -O2 -o xdp-pkt xdp-pkt.c
  *
  *   xdp-pkt send --ifname IF --dst-mac MAC --src IP --dst IP [--netns NAME] [--proto udp|tcp]
  *                [--dport N] [--sport N] [--count N] [--pps N] [--duration-ms N] [--vlan ID]... (≤3)
  *                [--ip-options N] (IPv4 NOP options, bytes, multiple of 4, ≤ 40)
  *                [--truncate N] (cut every frame to N bytes) [--bad-ihl] (IPv4 ihl = 4)
- *                [--payload N] [--batch N] [--cpu N]
+ *                [--payload N] [--batch N] [--cpu N] [--xdp-live]
  *       Frames are written with AF_PACKET (qdisc bypass) on IF; every frame carries a sequence number and
  *       the CLOCK_REALTIME send time. Bounded: stops at --count or --duration-ms (default 10 s), whichever
- *       comes first. Prints one JSON line: {"sent":N,"elapsed_ns":N,"start_ns":N,"end_ns":N}.
+ *       comes first. Prints one JSON line: {"sent":N,"elapsed_ns":N,"start_ns":N,"end_ns":N,"cpu_ns":N}
+ *       (cpu_ns: the sender's user + system CPU time, which includes the receive path when the kernel
+ *       runs it in the sender's softirq, as a veth without NAPI does).
+ *       --xdp-live: an in-kernel generator instead (what pktgen does, for kernels without pktgen): one
+ *       frame (sequence 0) is transmitted over and over by BPF_PROG_TEST_RUN in live-frames mode
+ *       (BPF_F_TEST_XDP_LIVE_FRAMES, Linux ≥ 5.18) with a program returning XDP_TX on IF, i.e. through
+ *       IF's ndo_xdp_xmit, without an skb or a syscall per packet. On a veth, the peer must run NAPI (GRO
+ *       on, or a native XDP program), else the frames are dropped by the sending veth. "sent" counts
+ *       frames offered (the peer may drop some when its ring is full); --pps is ignored.
+ *
+ *   xdp-pkt gro --ifname IF (--on|--off) [--netns NAME]
+ *       Sets GRO of IF (ETHTOOL_SGRO, what `ethtool -K IF gro on` does); on a veth this enables the
+ *       receiving side's NAPI, which native XDP, threaded NAPI and --xdp-live senders need.
  *
  *   xdp-pkt recv --port N [--netns NAME]... [--duration-ms N]
  *       One dual-stack UDP socket on [::]:N in each namespace (default: the current one). Prints
@@ -21,7 +33,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/ethtool.h>
 #include <linux/if_packet.h>
+#include <linux/sockios.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -32,7 +47,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +57,14 @@ static uint64_t now_ns(clockid_t c)
 {
 	struct timespec ts;
 	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* User + system CPU time of this process. */
+static uint64_t cpu_time_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -97,7 +122,7 @@ struct send_opts {
 	int dport, sport;
 	long count, pps, duration_ms;
 	int vlans[3], nvlan;
-	int ip_options, truncate_to, bad_ihl, payload, batch, cpu;
+	int ip_options, truncate_to, bad_ihl, payload, batch, cpu, xdp_live;
 };
 
 /* Builds one frame into buf; returns its length (before --truncate). */
@@ -201,6 +226,72 @@ static int parse_addr(const char *s, uint8_t out[16], int *family)
 	return -1;
 }
 
+/*
+ * --xdp-live: BPF_PROG_TEST_RUN in live-frames mode with `r0 = XDP_TX; exit`, `repeat` frames per call
+ * (the kernel yields to the scheduler and to signals between batches) until --count or --duration-ms.
+ */
+static int send_xdp_live(struct send_opts *o)
+{
+	static uint8_t frame[1600];
+	size_t len = build_frame(o, frame, 0);
+	if (o->truncate_to > 0 && (size_t)o->truncate_to < len)
+		len = (size_t)o->truncate_to;
+	int ifindex = (int)if_nametoindex(o->ifname);
+	if (!ifindex)
+		die(o->ifname);
+
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_TX },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	char log[4096] = "";
+	union bpf_attr load;
+	memset(&load, 0, sizeof(load));
+	load.prog_type = BPF_PROG_TYPE_XDP;
+	load.insns = (uint64_t)(uintptr_t)insns;
+	load.insn_cnt = sizeof(insns) / sizeof(insns[0]);
+	load.license = (uint64_t)(uintptr_t) "GPL";
+	load.log_buf = (uint64_t)(uintptr_t)log;
+	load.log_size = sizeof(log);
+	load.log_level = 1;
+	int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof(load));
+	if (prog < 0) {
+		fprintf(stderr, "xdp-pkt: BPF_PROG_LOAD: %s\n%s\n", strerror(errno), log);
+		return 1;
+	}
+
+	struct xdp_md ctx = { .data = 0, .data_end = (uint32_t)len, .ingress_ifindex = (uint32_t)ifindex, .rx_queue_index = 0 };
+	uint64_t start_rt = now_ns(CLOCK_REALTIME);
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+	uint64_t deadline = t0 + (uint64_t)o->duration_ms * 1000000ull;
+	const long chunk = 65536;
+	long sent = 0;
+	while (sent < o->count && now_ns(CLOCK_MONOTONIC) < deadline) {
+		long n = o->count - sent < chunk ? o->count - sent : chunk;
+		union bpf_attr run;
+		memset(&run, 0, sizeof(run));
+		run.test.prog_fd = (uint32_t)prog;
+		run.test.data_in = (uint64_t)(uintptr_t)frame;
+		run.test.data_size_in = (uint32_t)len;
+		run.test.ctx_in = (uint64_t)(uintptr_t)&ctx;
+		run.test.ctx_size_in = sizeof(ctx);
+		run.test.repeat = (uint32_t)n;
+		run.test.flags = BPF_F_TEST_XDP_LIVE_FRAMES;
+		run.test.batch_size = (uint32_t)(o->batch > 0 ? o->batch : 64);
+		if (syscall(SYS_bpf, BPF_PROG_TEST_RUN, &run, sizeof(run)) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("BPF_PROG_TEST_RUN (live frames)");
+		}
+		sent += n;
+	}
+	uint64_t elapsed = now_ns(CLOCK_MONOTONIC) - t0;
+	printf("{\"sent\":%ld,\"elapsed_ns\":%llu,\"start_ns\":%llu,\"end_ns\":%llu,\"cpu_ns\":%llu}\n", sent, (unsigned long long)elapsed,
+	       (unsigned long long)start_rt, (unsigned long long)now_ns(CLOCK_REALTIME), (unsigned long long)cpu_time_ns());
+	close(prog);
+	return 0;
+}
+
 static int cmd_send(int argc, char **argv)
 {
 	struct send_opts o = { .proto = 17, .dport = 9000, .sport = 40000, .count = 1, .duration_ms = 10000, .payload = 16, .batch = 32, .cpu = -1 };
@@ -229,6 +320,7 @@ static int cmd_send(int argc, char **argv)
 		else if (ARG("--batch")) o.batch = atoi(v);
 		else if (ARG("--cpu")) o.cpu = atoi(v);
 		else if (strcmp(a, "--bad-ihl") == 0) o.bad_ihl = 1;
+		else if (strcmp(a, "--xdp-live") == 0) o.xdp_live = 1;
 		else {
 			fprintf(stderr, "xdp-pkt send: unknown or incomplete argument %s\n", a);
 			return 2;
@@ -257,6 +349,8 @@ static int cmd_send(int argc, char **argv)
 	}
 	if (o.netns)
 		enter_netns(o.netns);
+	if (o.xdp_live)
+		return send_xdp_live(&o);
 
 	int fd = socket(AF_PACKET, SOCK_RAW, 0);
 	if (fd < 0)
@@ -322,8 +416,8 @@ static int cmd_send(int argc, char **argv)
 		sent += r;
 	}
 	uint64_t elapsed = now_ns(CLOCK_MONOTONIC) - t0;
-	printf("{\"sent\":%ld,\"elapsed_ns\":%llu,\"start_ns\":%llu,\"end_ns\":%llu}\n", sent, (unsigned long long)elapsed,
-	       (unsigned long long)start_rt, (unsigned long long)now_ns(CLOCK_REALTIME));
+	printf("{\"sent\":%ld,\"elapsed_ns\":%llu,\"start_ns\":%llu,\"end_ns\":%llu,\"cpu_ns\":%llu}\n", sent, (unsigned long long)elapsed,
+	       (unsigned long long)start_rt, (unsigned long long)now_ns(CLOCK_REALTIME), (unsigned long long)cpu_time_ns());
 	return 0;
 }
 
@@ -436,12 +530,51 @@ static int cmd_recv(int argc, char **argv)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ gro */
+
+static int cmd_gro(int argc, char **argv)
+{
+	const char *ifname = NULL, *netns = NULL;
+	int on = -1;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--ifname") == 0 && i + 1 < argc) ifname = argv[++i];
+		else if (strcmp(a, "--netns") == 0 && i + 1 < argc) netns = argv[++i];
+		else if (strcmp(a, "--on") == 0) on = 1;
+		else if (strcmp(a, "--off") == 0) on = 0;
+		else {
+			fprintf(stderr, "xdp-pkt gro: unknown or incomplete argument %s\n", a);
+			return 2;
+		}
+	}
+	if (!ifname || on < 0 || strlen(ifname) >= IFNAMSIZ) {
+		fprintf(stderr, "xdp-pkt gro: need --ifname and --on or --off\n");
+		return 2;
+	}
+	if (netns)
+		enter_netns(netns);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0)
+		die("socket");
+	struct ethtool_value ev = { .cmd = ETHTOOL_SGRO, .data = (uint32_t)on };
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (char *)&ev;
+	if (ioctl(fd, SIOCETHTOOL, &ifr) < 0)
+		die("SIOCETHTOOL ETHTOOL_SGRO");
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "send") == 0)
 		return cmd_send(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "recv") == 0)
 		return cmd_recv(argc - 2, argv + 2);
-	fprintf(stderr, "usage: xdp-pkt send|recv …\n");
+	if (argc >= 2 && strcmp(argv[1], "gro") == 0)
+		return cmd_gro(argc - 2, argv + 2);
+	fprintf(stderr, "usage: xdp-pkt send|recv|gro …\n");
 	return 2;
 }

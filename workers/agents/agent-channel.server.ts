@@ -3,8 +3,11 @@
  * here. On Hello the agent is registered in PostgreSQL (Agent row, connected, session id) and gets the
  * desired bundle of its node group when its applied version differs. When a group's desired version
  * changes (publishXdpPolicy → NOTIFY proxyshard_xdp) every connected agent of the group gets the new
- * bundle at once; a periodic resync (resyncIntervalMs) covers a missed notification. ApplyResults and
- * counter reports update the Agent row; applied/failed transitions are written to the audit log.
+ * bundle at once (read once per group); a periodic resync (resyncIntervalMs) covers a missed notification.
+ * ApplyResults and counter reports update the Agent row; applied/failed transitions are written to the
+ * audit log. At start the channel registers the program objects it can build in the XdpProgram catalog
+ * (so the web and the worker can compile policies against them) and ships objects it did not build
+ * itself from that catalog.
  *
  * Mounting: `const ch = createAgentChannel({ db, log, databaseUrl }); server.addService(ch.service,
  * ch.implementation); await ch.start();` on the xds process's gRPC server (and `await ch.stop()` on
@@ -23,7 +26,8 @@ import {
   type ControlMessage,
   type HelloMsg,
 } from '../../agents/src/proto';
-import type { XdpCounter } from '../../contracts/xdp.schema';
+import type { XdpBundle, XdpCounter } from '../../contracts/xdp.schema';
+import { XDP_PROGRAM_NAMES } from '../../agents/build';
 import { appendAudit } from '../../server/audit/audit.service';
 import type { Db } from '../../server/db/client';
 import {
@@ -35,6 +39,7 @@ import {
   registerAgent,
 } from '../../server/db/agent.repo';
 import { findDesiredXdpBundle, XDP_NOTIFY_CHANNEL } from '../../server/db/xdp-policy.repo';
+import { findXdpProgramObject, registerXdpPrograms } from '../../server/db/xdp-program.repo';
 import { createProgramStore, type ProgramStore } from './program-store';
 
 export interface AgentChannelDeps {
@@ -83,11 +88,46 @@ export function createAgentChannel(deps: AgentChannelDeps): AgentChannel {
 
   const systemActor = (s: Session) => ({ type: 'system' as const, id: s.agentId, name: `agent:${s.nodeName}` });
 
-  async function syncSession(s: Session): Promise<void> {
-    const bundle = await findDesiredXdpBundle(db, s.tenantId, s.nodeGroup);
+  /**
+   * Audit entries of apply results, appended one at a time per tenant, after the result is recorded: a
+   * tenant's audit chain takes appends one by one (advisory lock), so ten agents answering at once would
+   * otherwise hold ten pooled connections waiting on that lock while other agents' ACKs wait for a
+   * connection.
+   */
+  const auditQueues = new Map<string, Promise<void>>();
+  function auditLater(entry: Parameters<typeof appendAudit>[1]): void {
+    const next = (auditQueues.get(entry.tenantId) ?? Promise.resolve())
+      .then(() => appendAudit(db, entry))
+      .then(
+        () => undefined,
+        (err: unknown) => log.error({ err, action: entry.action }, 'agent channel: audit append failed'),
+      );
+    auditQueues.set(entry.tenantId, next);
+    void next.then(() => {
+      if (auditQueues.get(entry.tenantId) === next) auditQueues.delete(entry.tenantId);
+    });
+  }
+
+  /** Program objects by sha256: this process's builds, else the catalog (another replica's build). */
+  const objects = new Map<string, Promise<Buffer | undefined>>();
+  function programObject(sha256: string): Promise<Buffer | undefined> {
+    const local = programs.objectBySha256(sha256);
+    if (local) return Promise.resolve(local);
+    let p = objects.get(sha256);
+    if (!p) {
+      p = findXdpProgramObject(db, sha256).then((b) => b ?? undefined);
+      objects.set(sha256, p);
+      p.then((b) => b === undefined && objects.delete(sha256), () => objects.delete(sha256));
+    }
+    return p;
+  }
+
+  /** Sends the group's desired bundle unless the agent runs it, has it in flight, or rejected it. */
+  async function syncSession(s: Session, desired?: XdpBundle | null): Promise<void> {
+    const bundle = desired === undefined ? await findDesiredXdpBundle(db, s.tenantId, s.nodeGroup) : desired;
     if (!bundle) return;
     if (bundle.version === s.appliedVersion || bundle.version === s.sentVersion || bundle.version === s.failedVersion) return;
-    const object = programs.objectBySha256(bundle.program.sha256);
+    const object = await programObject(bundle.program.sha256);
     s.sentVersion = bundle.version;
     s.call.write({ bundle: bundleToMsg(bundle, object) });
     log.info({ node: s.nodeName, version: bundle.version, withObject: Boolean(object) }, 'bundle sent to agent');
@@ -169,7 +209,7 @@ export function createAgentChannel(deps: AgentChannelDeps): AgentChannel {
               if (s.sentVersion === r.version) s.sentVersion = '';
               const { changed } = await recordApplyResult(db, s.agentId, { version: r.version, ok: r.ok, error: r.error });
               if (changed) {
-                await appendAudit(db, {
+                auditLater({
                   tenantId: s.tenantId,
                   actor: systemActor(s),
                   action: r.ok ? 'xdp.bundle_applied' : 'xdp.bundle_failed',
@@ -206,21 +246,39 @@ export function createAgentChannel(deps: AgentChannelDeps): AgentChannel {
   };
 
   async function syncGroup(tenantId: string, nodeGroup: string): Promise<void> {
-    for (const s of sessions.values()) {
-      if (s.tenantId === tenantId && s.nodeGroup === nodeGroup) enqueue(s, () => syncSession(s));
+    const members = [...sessions.values()].filter((s) => s.tenantId === tenantId && s.nodeGroup === nodeGroup);
+    if (!members.length) return;
+    // One read for the whole group, then every agent gets the bundle at once.
+    const bundle = await findDesiredXdpBundle(db, tenantId, nodeGroup);
+    for (const s of members) enqueue(s, () => syncSession(s, bundle));
+  }
+
+  async function registerPrograms(): Promise<void> {
+    const built: { name: string; sha256: string; bytes: Buffer }[] = [];
+    for (const name of XDP_PROGRAM_NAMES) {
+      try {
+        const sha256 = programs.programSha256(name);
+        const bytes = programs.objectBySha256(sha256);
+        if (bytes) built.push({ name, sha256, bytes });
+      } catch (err) {
+        log.warn({ program: name, err: err instanceof Error ? err.message.slice(0, 500) : String(err) }, 'cannot build XDP program; not registered');
+      }
     }
+    await registerXdpPrograms(db, built);
+    log.info({ programs: built.map((p) => `${p.name}@${p.sha256.slice(0, 12)}`) }, 'XDP programs registered');
   }
 
   return {
     service: agentChannelDefinition(),
     implementation,
     async start() {
+      await registerPrograms();
       if (deps.databaseUrl) {
         listener = new pg.Client({ connectionString: deps.databaseUrl });
         listener.on('notification', (n) => {
           try {
             const p = JSON.parse(n.payload ?? '{}') as { tenantId?: string; nodeGroup?: string };
-            if (p.tenantId && p.nodeGroup) void syncGroup(p.tenantId, p.nodeGroup);
+            if (p.tenantId && p.nodeGroup) syncGroup(p.tenantId, p.nodeGroup).catch((err: unknown) => log.error({ err }, 'agent channel: group sync failed'));
           } catch {
             /* not ours */
           }
@@ -241,6 +299,7 @@ export function createAgentChannel(deps: AgentChannelDeps): AgentChannel {
       clearInterval(resyncTimer);
       for (const s of sessions.values()) s.call.end();
       await Promise.all([...sessions.values()].map((s) => s.queue));
+      await Promise.all(auditQueues.values());
       await listener?.end().catch(() => undefined);
     },
     syncGroup,
