@@ -15,12 +15,14 @@ export interface RevisionToPublish {
 
 /**
  * Locks the tenant row until the transaction ends, so publishes of one tenant run one at a time.
+ * NO KEY UPDATE, not UPDATE: inserts that reference the tenant (audit entries of other transactions) take
+ * KEY SHARE on this row, and must not wait for a publish that itself waits for the audit chain's lock.
  * Returns the tenant's current live revision id, or null when the tenant does not exist.
  */
 export async function lockTenantForPublish(db: DbTx, tenantId: string): Promise<{ liveRevisionId: string | null } | null> {
   if (!isUuid(tenantId)) return null;
   const rows = await db.$queryRaw<{ liveRevisionId: string | null }[]>`
-    SELECT "liveRevisionId"::text AS "liveRevisionId" FROM "Tenant" WHERE "id" = ${tenantId}::uuid FOR UPDATE`;
+    SELECT "liveRevisionId"::text AS "liveRevisionId" FROM "Tenant" WHERE "id" = ${tenantId}::uuid FOR NO KEY UPDATE`;
   return rows[0] ?? null;
 }
 
