@@ -6,6 +6,7 @@
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,6 +175,22 @@ describe('XDP agent + control plane, real packets', () => {
     await push(baseSpec());
     const [restored] = await traffic([{ src: '198.19.10.7', dst: pair.nodeV4, count: 200, pps: 2000 }]);
     assert.equal(restored, 200);
+  });
+
+  it('the agent serves /healthz and Prometheus /metrics with its rule counters', async () => {
+    await push(baseSpec([{ kind: 'deny', name: 'deny-metrics', cidrs: ['198.19.12.0/24'] }]));
+    const [denied] = await traffic([{ src: '198.19.12.7', dst: pair.nodeV4, count: 50, pps: 2000 }]);
+    assert.equal(denied, 0);
+    // The agent listens on the node's own loopback (inside its network namespace).
+    const get = (path: string) =>
+      execFileSync('nsenter', [`--net=/run/netns/${pair.nodeNs}`, 'curl', '-sf', `http://127.0.0.1:18006${path}`], { encoding: 'utf8' });
+    const health = JSON.parse(get('/healthz')) as { controlPlane: string; appliedVersion: string };
+    assert.equal(health.controlPlane, 'connected');
+    assert.notEqual(health.appliedVersion, '');
+    const metrics = get('/metrics');
+    assert.match(metrics, /^proxyshard_agent_control_plane_connected 1$/m);
+    assert.match(metrics, /^proxyshard_agent_rule_dropped_packets\{interface="[^"]+",rule="deny-metrics"\} 50$/m);
+    await push(baseSpec());
   });
 
   it('IPv6 deny: the same', async () => {

@@ -47,6 +47,7 @@ export class Agent {
   private backoffMs: number;
   private reportIntervalMs: number;
   private connectedOnce = false;
+  private registered = false;
 
   constructor(
     private readonly cfg: AgentConfig,
@@ -64,6 +65,11 @@ export class Agent {
     await ensureBpffs();
     await this.dataplane.adopt();
     this.connect();
+  }
+
+  /** True while the control plane stream is up and has welcomed this agent. */
+  get connected(): boolean {
+    return this.registered && this.call !== undefined;
   }
 
   stop(): void {
@@ -90,6 +96,7 @@ export class Agent {
     const onEnd = (why: string) => {
       if (ended) return;
       ended = true;
+      this.registered = false;
       clearInterval(this.reportTimer);
       if (this.call === call) this.call = undefined;
       if (this.stopped) return;
@@ -131,6 +138,7 @@ export class Agent {
       if (msg.welcome.reportIntervalMs > 0) this.reportIntervalMs = msg.welcome.reportIntervalMs;
       this.log.info({ agentId: msg.welcome.agentId, reconnect: this.connectedOnce }, 'registered with the control plane');
       this.connectedOnce = true;
+      this.registered = true;
       clearInterval(this.reportTimer);
       this.reportTimer = setInterval(() => void this.report(call), this.reportIntervalMs);
       return;

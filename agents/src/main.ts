@@ -3,7 +3,10 @@
  *
  *   npx tsx agents/src/main.ts --control-plane 10.0.0.5:18003 --tenant acme --node-name node-1 \
  *       --node-group edge [--protect 10.0.0.0/8 --protect fd00::/8] [--pin-root /sys/fs/bpf/proxyshard] \
- *       [--state-dir /var/lib/proxyshard-agent] [--report-interval-ms 5000] [--log-level info]
+ *       [--state-dir /var/lib/proxyshard-agent] [--report-interval-ms 5000] [--log-level info] [--http-port 18006]
+ *
+ * /healthz (200 while XDP state is adopted and the process runs; the body says whether the control plane is
+ * connected — the kernel keeps enforcing without it) and /metrics on 127.0.0.1:<http-port> (0 = off).
  *
  * --config <file.json> reads the same options from JSON (camelCase keys: controlPlane, tenant, nodeName,
  * nodeGroup, protectedCidrs, pinRoot, stateDir, reportIntervalMs, logLevel); flags win over the file.
@@ -16,7 +19,10 @@ import { hostname } from 'node:os';
 import pino from 'pino';
 import { z } from 'zod';
 import { buildAllXdpPrograms } from '../build';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { Agent } from './agent';
+import { startOpsHttpServer, type OpsHttpServer } from './ops-http';
+import type { CounterMsg } from './proto';
 import type { LocalProgram } from './dataplane';
 
 const ConfigSchema = z.object({
@@ -29,6 +35,7 @@ const ConfigSchema = z.object({
   stateDir: z.string().default('/var/lib/proxyshard-agent'),
   reportIntervalMs: z.coerce.number().int().positive().default(5000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  httpPort: z.coerce.number().int().min(0).max(65535).default(18006),
 });
 
 function parseArgs(argv: string[]): Record<string, unknown> {
@@ -63,14 +70,61 @@ async function main(): Promise<void> {
     log.warn({ err: err instanceof Error ? err.message : String(err) }, 'cannot build local XDP programs; relying on shipped objects');
   }
   const agent = new Agent({ ...cfg, localPrograms }, log);
+  let ops: OpsHttpServer | undefined;
   const stop = () => {
     log.info('stopping; XDP programs stay attached');
     agent.stop();
+    void ops?.close();
     setTimeout(() => process.exit(0), 100).unref();
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   await agent.start();
+  if (cfg.httpPort > 0) ops = await startOpsHttpServer({ host: '127.0.0.1', port: cfg.httpPort, registry: agentMetrics(agent), log, health: () => agentHealth(agent) });
+}
+
+function agentHealth(agent: Agent) {
+  return { ok: true, body: { status: 'ok', controlPlane: agent.connected ? 'connected' : 'disconnected', appliedVersion: agent.dataplane.appliedVersion } };
+}
+
+function agentMetrics(agent: Agent): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  new Gauge({
+    name: 'proxyshard_agent_control_plane_connected',
+    help: '1 while the stream to the control plane is up.',
+    registers: [registry],
+    collect() {
+      this.set(agent.connected ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'proxyshard_agent_applied_version_info',
+    help: 'The XDP bundle version this node enforces (value is always 1).',
+    labelNames: ['version'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.set({ version: agent.dataplane.appliedVersion }, 1);
+    },
+  });
+  const labelNames = ['interface', 'rule'] as const;
+  const series = (name: string, help: string, pick: (c: CounterMsg) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const c of await agent.dataplane.readCounters()) this.set({ interface: c.interface, rule: c.name }, pick(c));
+      },
+    });
+  // Kernel per-CPU counters summed by the agent; gauges because a program change resets them.
+  series('proxyshard_agent_rule_matched_packets', 'Packets that matched an XDP rule.', (c) => c.matchPackets);
+  series('proxyshard_agent_rule_dropped_packets', 'Packets an XDP rule dropped.', (c) => c.dropPackets);
+  series('proxyshard_agent_rule_dropped_bytes', 'Bytes an XDP rule dropped.', (c) => c.dropBytes);
+  return registry;
 }
 
 main().catch((err: unknown) => {

@@ -6,7 +6,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PACKAGES=(clang llvm libbpf-dev bpftool iproute2 chromium nftables postgresql-client)
+PACKAGES=(clang llvm libbpf-dev bpftool iproute2 util-linux curl chromium nftables postgresql-client)
 
 main() {
   if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then

