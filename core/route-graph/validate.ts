@@ -40,7 +40,7 @@ export interface RouteGraphSchemaLike {
     input: unknown,
   ):
     | { success: true; data: RouteGraph }
-    | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+    | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string; code?: string; keys?: readonly string[] }[] } };
 }
 
 /**
@@ -52,7 +52,12 @@ export function validateRouteGraphWith(schema: RouteGraphSchemaLike, input: unkn
   if (!parsed.success) {
     return {
       ok: false,
-      issues: parsed.error.issues.map((i) => ({ path: formatIssuePath(i.path), message: i.message })),
+      // An unknown key is reported at its own path (`routes[2].matchh`), not at the object holding it.
+      issues: parsed.error.issues.flatMap((i) =>
+        i.code === 'unrecognized_keys' && i.keys !== undefined && i.keys.length > 0
+          ? i.keys.map((k) => ({ path: formatIssuePath([...i.path, k]), message: `unknown field "${k}"` }))
+          : [{ path: formatIssuePath(i.path), message: i.message }],
+      ),
     };
   }
   const issues = checkRouteGraphSemantics(parsed.data);

@@ -177,9 +177,9 @@ describe('compileSnapshots', () => {
       load_balancing_weight: weight,
     });
     assert.deepEqual(cla.endpoints, [
-      { locality: {}, lb_endpoints: [ep('127.0.0.1', 9001, 1)] },
-      { locality: { region: 'eu', zone: 'eu-1' }, lb_endpoints: [ep('127.0.0.2', 9002, 5)] },
-      { locality: {}, priority: 1, lb_endpoints: [ep('127.0.0.3', 9003, 1)] },
+      { locality: {}, load_balancing_weight: 1, lb_endpoints: [ep('127.0.0.1', 9001, 1)] },
+      { locality: { region: 'eu', zone: 'eu-1' }, load_balancing_weight: 5, lb_endpoints: [ep('127.0.0.2', 9002, 5)] },
+      { locality: {}, priority: 1, load_balancing_weight: 1, lb_endpoints: [ep('127.0.0.3', 9003, 1)] },
     ]);
   });
 
@@ -195,6 +195,23 @@ describe('compileSnapshots', () => {
         return true;
       },
     );
+  });
+
+  it('delivers the listeners of a grpc node group as API listeners (proxyless gRPC, xds:///<name>)', () => {
+    const g = richRouteGraph();
+    g.nodeGroups!.push({ name: 'grpc', kind: 'grpc', listeners: ['internal'] });
+    const s = only(compileSnapshots(parse(g)), 'grpc');
+    const l = s.resources.listeners[0]!;
+    assert.equal(l.name, 'internal');
+    assert.equal(l.address, undefined, 'an API listener binds nothing');
+    const hcm = (l.api_listener as { api_listener: Record<string, unknown> }).api_listener;
+    assert.equal(hcm['@type'], HCM_TYPE_URL);
+    assert.deepEqual(hcm.rds, { route_config_name: 'internal', config_source: { ads: {}, resource_api_version: 'V3' } });
+    assert.deepEqual((hcm.http_filters as { name: string }[]).map((f) => f.name), ['envoy.filters.http.router'], 'the router alone');
+    assert.deepEqual(s.resources.routes.map((r) => r.name), ['internal']);
+    assert.deepEqual(checkSnapshotConsistency(s), []);
+    // The same listener in an Envoy group still binds its address.
+    assert.ok(only(compileSnapshots(parse(g)), 'internal').resources.listeners[0]!.address);
   });
 
   it('formats durations as proto3 JSON', () => {

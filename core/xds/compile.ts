@@ -399,14 +399,15 @@ function compileCluster(cluster: Cluster): XdsResource {
 
 function compileClusterLoadAssignment(cluster: Cluster): XdsResource {
   // One LocalityLbEndpoints per (priority, region, zone), in a stable order.
-  const groups = new Map<string, { priority: number; region: string; zone: string; endpoints: JsonValue[] }>();
+  const groups = new Map<string, { priority: number; region: string; zone: string; endpoints: JsonValue[]; weightSum: number }>();
   for (const ep of cluster.endpoints) {
     const key = JSON.stringify([ep.priority, ep.locality.region, ep.locality.zone]);
     let group = groups.get(key);
     if (group === undefined) {
-      group = { priority: ep.priority, region: ep.locality.region, zone: ep.locality.zone, endpoints: [] };
+      group = { priority: ep.priority, region: ep.locality.region, zone: ep.locality.zone, endpoints: [], weightSum: 0 };
       groups.set(key, group);
     }
+    group.weightSum += ep.weight;
     group.endpoints.push({
       endpoint: { address: { socket_address: { address: ep.address, port_value: ep.port } } },
       load_balancing_weight: ep.weight,
@@ -420,6 +421,9 @@ function compileClusterLoadAssignment(cluster: Cluster): XdsResource {
         locality: { ...(g.region !== '' ? { region: g.region } : {}), ...(g.zone !== '' ? { zone: g.zone } : {}) },
       };
       if (g.priority !== 0) out.priority = g.priority;
+      // gRPC xDS clients skip localities without a weight; Envoy ignores it unless locality-weighted LB is on.
+      // The sum of the endpoint weights keeps gRPC's split across localities proportional to the endpoints.
+      out.load_balancing_weight = g.weightSum;
       out.lb_endpoints = g.endpoints;
       return out;
     });

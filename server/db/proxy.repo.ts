@@ -5,6 +5,7 @@
  */
 import type { Prisma } from './generated/client';
 import type { DbTx } from './tx';
+import { isUuid } from './tx';
 
 export interface ProxyConnectInput {
   tenantId: string;
@@ -143,4 +144,54 @@ export async function listProxies(db: DbTx, tenantId: string): Promise<ProxyStat
     orderBy: { nodeId: 'asc' },
     include: { resources: { omit: { proxyId: true }, orderBy: { typeUrl: 'asc' } } },
   });
+}
+
+/** A proxy by its row id or its node id. */
+export async function findProxyByIdOrNodeId(db: DbTx, tenantId: string, idOrNodeId: string): Promise<ProxyStatus | null> {
+  const include = { resources: { omit: { proxyId: true }, orderBy: { typeUrl: 'asc' } } } as const;
+  if (isUuid(idOrNodeId)) {
+    const byId = await db.proxy.findFirst({ where: { id: idOrNodeId, tenantId }, include });
+    if (byId !== null) return byId;
+  }
+  return findProxy(db, tenantId, idOrNodeId);
+}
+
+/**
+ * One merged change of a proxy's per-type state: any of the three groups (sent, ACK, NACK) may be set. Events
+ * of one (proxy, type) set disjoint columns per group, so merging them group-wise (latest wins) and writing
+ * once gives the same row as writing each event in order.
+ */
+export interface ResourceStateChange {
+  proxyId: string;
+  typeUrl: string;
+  sent?: { version: string; nonce: string; at: Date };
+  acked?: { version: string; at: Date };
+  nacked?: { version: string; nonce: string; error: string; at: Date };
+}
+
+/** Writes many merged changes in one statement (plus one lastSeenAt update for ACK/NACK senders). */
+export async function recordResourceStates(db: DbTx, changes: readonly ResourceStateChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  const col = <T>(f: (c: ResourceStateChange) => T) => changes.map(f);
+  await db.$executeRaw`
+    INSERT INTO "ProxyResourceState" AS t
+           ("proxyId", "typeUrl", "sentVersion", "sentNonce", "sentAt", "ackedVersion", "ackedAt", "nackVersion", "nackNonce", "nackError", "nackedAt")
+    SELECT * FROM unnest(
+           ${col((c) => c.proxyId)}::uuid[], ${col((c) => c.typeUrl)}::text[],
+           ${col((c) => c.sent?.version ?? '')}::text[], ${col((c) => c.sent?.nonce ?? '')}::text[], ${col((c) => c.sent?.at ?? null)}::timestamptz[],
+           ${col((c) => c.acked?.version ?? '')}::text[], ${col((c) => c.acked?.at ?? null)}::timestamptz[],
+           ${col((c) => c.nacked?.version ?? null)}::text[], ${col((c) => c.nacked?.nonce ?? null)}::text[],
+           ${col((c) => c.nacked?.error ?? null)}::text[], ${col((c) => c.nacked?.at ?? null)}::timestamptz[])
+    ON CONFLICT ("proxyId", "typeUrl") DO UPDATE SET
+      "sentVersion"  = CASE WHEN EXCLUDED."sentAt" IS NULL THEN t."sentVersion" ELSE EXCLUDED."sentVersion" END,
+      "sentNonce"    = CASE WHEN EXCLUDED."sentAt" IS NULL THEN t."sentNonce" ELSE EXCLUDED."sentNonce" END,
+      "sentAt"       = COALESCE(EXCLUDED."sentAt", t."sentAt"),
+      "ackedVersion" = CASE WHEN EXCLUDED."ackedAt" IS NULL THEN t."ackedVersion" ELSE EXCLUDED."ackedVersion" END,
+      "ackedAt"      = COALESCE(EXCLUDED."ackedAt", t."ackedAt"),
+      "nackVersion"  = CASE WHEN EXCLUDED."nackedAt" IS NULL THEN t."nackVersion" ELSE EXCLUDED."nackVersion" END,
+      "nackNonce"    = CASE WHEN EXCLUDED."nackedAt" IS NULL THEN t."nackNonce" ELSE EXCLUDED."nackNonce" END,
+      "nackError"    = CASE WHEN EXCLUDED."nackedAt" IS NULL THEN t."nackError" ELSE EXCLUDED."nackError" END,
+      "nackedAt"     = COALESCE(EXCLUDED."nackedAt", t."nackedAt")`;
+  const seen = [...new Set(changes.filter((c) => c.acked !== undefined || c.nacked !== undefined).map((c) => c.proxyId))];
+  if (seen.length > 0) await db.$executeRaw`UPDATE "Proxy" SET "lastSeenAt" = now() WHERE "id" = ANY(${seen}::uuid[])`;
 }

@@ -123,3 +123,14 @@ export async function saveSnapshot(
 export async function notifySnapshotChanged(db: DbTx, payload: SnapshotNotification): Promise<void> {
   await db.$executeRaw`SELECT pg_notify(${SNAPSHOT_CHANNEL}, ${JSON.stringify(payload)})`;
 }
+
+/** One stored snapshot by its content version (what a proxy was sent), or null. */
+export async function findSnapshotByVersion(
+  db: DbTx,
+  tenantId: string,
+  nodeGroup: string,
+  version: string,
+): Promise<StoredSnapshot | null> {
+  const row = await db.snapshot.findUnique({ where: { tenantId_nodeGroup_version: { tenantId, nodeGroup, version } } });
+  return row && toStored(row);
+}

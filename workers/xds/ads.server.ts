@@ -1,7 +1,8 @@
 /**
- * envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources, state of the world.
+ * envoy.service.discovery.v3.AggregatedDiscoveryService: StreamAggregatedResources (state of the world) and
+ * DeltaAggregatedResources (incremental).
  *
- * Per stream and type URL:
+ * State of the world, per stream and type URL:
  *   - every response carries version_info (the snapshot version) and a fresh nonce (unique across streams);
  *   - a request whose response_nonce is the last nonce sent is an ACK, or a NACK when it has error_detail
  *     (recorded with that nonce, the version that nonce carried and Envoy's message); a request with an
@@ -10,6 +11,18 @@
  *     the snapshot version or the set of resources the request selects differs from the last response;
  *   - LDS/CDS: empty resource_names (or "*") = all; RDS/EDS: exactly the requested names that exist;
  *   - on a new snapshot, types go out in the order clusters → endpoints → listeners → routes.
+ * Delta, per stream and type URL:
+ *   - the subscription is a set of names plus a wildcard flag (LDS/CDS: a first request subscribing to
+ *     nothing, or to "*", is a wildcard); resource_names_subscribe / _unsubscribe change it at any time;
+ *   - every resource carries its own version (a hash of its encoding, equal on every replica); the server
+ *     keeps what the client has (name → version, seeded from initial_resource_versions on a reconnect) and
+ *     sends only resources whose version differs, plus removed_resources for names the client has that the
+ *     snapshot no longer holds (and, once, for explicitly subscribed names that do not exist);
+ *   - every response has a fresh nonce and system_version_info = the snapshot version; a request whose
+ *     response_nonce names a response still awaiting its answer ACKs it, or NACKs it with error_detail
+ *     (recorded exactly like state-of-the-world, by nonce); several responses may be in flight;
+ *   - the first answer to a subscription is sent even when empty (Envoy waits for it to finish warming), and
+ *     so is one answer per new snapshot version, so that every type is ACKed per version like SotW.
  * The proxy's tenant and node group come from node metadata (`tenant`, `node_group`) of the first request.
  */
 import { randomBytes } from 'node:crypto';
@@ -18,7 +31,18 @@ import type { Logger } from 'pino';
 import { PUSH_ORDER, resourceKindOfTypeUrl, TYPE_URL, type ResourceKind } from '../../core/xds/snapshot';
 import type { ProxyConnection, ProxyConnectInput } from '../../server/db/proxy.repo';
 import { XdsMetrics } from './metrics';
-import type { DiscoveryRequest, DiscoveryRequestInput, DiscoveryResponse, EncodedAny, XdsProtos } from './protos';
+import type {
+  DeltaDiscoveryRequest,
+  DeltaDiscoveryRequestInput,
+  DeltaDiscoveryResponse,
+  DeltaResource,
+  DiscoveryNode,
+  DiscoveryRequest,
+  DiscoveryRequestInput,
+  DiscoveryResponse,
+  EncodedAny,
+  XdsProtos,
+} from './protos';
 import type { CachedSnapshot, SnapshotCache } from './snapshot-cache';
 
 export const ADS_SERVICE_NAME = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -57,21 +81,36 @@ export function adsServiceDefinition(protos: XdsProtos): grpc.ServiceDefinition 
       responseSerialize: (res: DiscoveryResponse) => Buffer.from(protos.encodeDiscoveryResponse(res)),
       responseDeserialize: (bytes: Buffer) => protos.decodeDiscoveryResponse(bytes),
     },
+    DeltaAggregatedResources: {
+      path: `/${ADS_SERVICE_NAME}/DeltaAggregatedResources`,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: (req: DeltaDiscoveryRequestInput) => Buffer.from(protos.encodeDeltaDiscoveryRequest(req)),
+      requestDeserialize: (bytes: Buffer) => protos.decodeDeltaDiscoveryRequest(bytes),
+      responseSerialize: (res: DeltaDiscoveryResponse) => Buffer.from(protos.encodeDeltaDiscoveryResponse(res)),
+      responseDeserialize: (bytes: Buffer) => protos.decodeDeltaDiscoveryResponse(bytes),
+    },
   };
 }
 
 /** The ADS service: its implementation plus a handle on the open streams (for shutdown and tests). */
 export class AdsServer {
-  private readonly streams = new Set<AdsStream>();
+  private readonly streams = new Set<StreamBase<unknown, unknown>>();
 
   constructor(private readonly opts: AdsServerOptions) {}
 
   implementation(): grpc.UntypedServiceImplementation {
-    const handler: grpc.handleBidiStreamingCall<DiscoveryRequest, DiscoveryResponse> = (call) => {
-      const stream = new AdsStream(call, this.opts, () => this.streams.delete(stream));
-      this.streams.add(stream);
+    const sotw: grpc.handleBidiStreamingCall<DiscoveryRequest, DiscoveryResponse> = (call) => {
+      const stream: StreamBase<DiscoveryRequest, DiscoveryResponse> = new AdsStream(call, this.opts, () => this.streams.delete(stream));
+      this.streams.add(stream as StreamBase<unknown, unknown>);
     };
-    return { StreamAggregatedResources: handler };
+    const delta: grpc.handleBidiStreamingCall<DeltaDiscoveryRequest, DeltaDiscoveryResponse> = (call) => {
+      const stream: StreamBase<DeltaDiscoveryRequest, DeltaDiscoveryResponse> = new DeltaStream(call, this.opts, () =>
+        this.streams.delete(stream as StreamBase<unknown, unknown>),
+      );
+      this.streams.add(stream as StreamBase<unknown, unknown>);
+    };
+    return { StreamAggregatedResources: sotw, DeltaAggregatedResources: delta };
   }
 
   get openStreams(): number {
@@ -101,28 +140,28 @@ interface ProxyIdentity {
   nodeId: string;
 }
 
-class AdsStream {
-  private readonly log: Logger;
+/** What both protocols share per stream: identity from the first request, the connection row, ordered writes, close. */
+abstract class StreamBase<Req, Res> {
+  protected readonly log: Logger;
   private readonly noncePrefix = randomBytes(4).toString('hex');
   private nonceCounter = 0;
-  private readonly types = new Map<string, TypeState>();
-  private identity?: ProxyIdentity;
-  private connection?: Promise<ProxyConnection | undefined>;
+  protected identity?: ProxyIdentity;
+  protected connection?: Promise<ProxyConnection | undefined>;
   private unsubscribe?: () => void;
   /** Requests are handled one at a time, in order. */
   private requests: Promise<void> = Promise.resolve();
   /** Database writes, in order, never failing the stream. */
   private writes: Promise<void> = Promise.resolve();
-  private closed = false;
+  protected closed = false;
   private finished?: Promise<void>;
 
   constructor(
-    private readonly call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>,
-    private readonly opts: AdsServerOptions,
+    protected readonly call: grpc.ServerDuplexStream<Req, Res>,
+    protected readonly opts: AdsServerOptions,
     private readonly onFinished: () => void,
   ) {
     this.log = opts.log.child({ peer: call.getPeer() });
-    call.on('data', (req: DiscoveryRequest) => {
+    call.on('data', (req: Req) => {
       this.requests = this.requests.then(() => this.handle(req)).catch((err: unknown) => this.fail(err));
     });
     call.on('end', () => void this.close(grpc.status.OK, 'client closed the stream'));
@@ -131,6 +170,13 @@ class AdsStream {
       void this.close(undefined, undefined);
     });
     call.on('cancelled', () => void this.close(undefined, undefined));
+  }
+
+  protected abstract handle(req: Req): Promise<void>;
+  protected abstract onSnapshot(snapshot: CachedSnapshot): void;
+
+  protected nextNonce(): string {
+    return `${this.noncePrefix}-${++this.nonceCounter}`;
   }
 
   /** Ends the stream (with a status when it is still open) and records the disconnect. Idempotent. */
@@ -159,54 +205,8 @@ class AdsStream {
     void this.close(grpc.status.INTERNAL, err instanceof Error ? err.message : String(err));
   }
 
-  private async handle(req: DiscoveryRequest): Promise<void> {
-    if (this.closed) return;
-    if (this.identity === undefined) {
-      const ok = await this.identify(req);
-      if (!ok || this.closed) return;
-    }
-    const typeUrl = req.type_url;
-    if (typeUrl === '') {
-      this.log.warn('request without type_url ignored');
-      return;
-    }
-    let state = this.types.get(typeUrl);
-    if (state === undefined) {
-      state = { typeUrl, kind: resourceKindOfTypeUrl(typeUrl), pending: false, names: [] };
-      this.types.set(typeUrl, state);
-      if (state.kind === undefined) this.log.warn({ typeUrl }, 'subscription to a resource type this server does not serve');
-    }
-
-    const nonce = req.response_nonce;
-    let force = false;
-    if (nonce === '') {
-      force = true; // a new subscription (or a reconnect): always answer
-    } else if (state.lastSent === undefined || nonce !== state.lastSent.nonce) {
-      this.log.debug({ typeUrl, nonce, expected: state.lastSent?.nonce }, 'stale nonce ignored');
-      return;
-    } else {
-      const sent = state.lastSent;
-      const proxyId = (await this.connection)?.proxyId;
-      const type = XdsMetrics.typeLabel(typeUrl);
-      if (req.error_detail !== null) {
-        const error = req.error_detail.message;
-        this.opts.metrics.nacks.inc({ type });
-        this.log.warn({ nodeId: this.identity?.nodeId, typeUrl, version: sent.version, nonce, error }, 'NACK');
-        if (proxyId) this.record('nack', () => this.opts.store.nacked(proxyId, typeUrl, { version: sent.version, nonce, error }));
-      } else {
-        this.opts.metrics.acks.inc({ type });
-        this.log.debug({ typeUrl, version: sent.version }, 'ACK');
-        if (proxyId) this.record('ack', () => this.opts.store.acked(proxyId, typeUrl, sent.version));
-      }
-    }
-    state.names = req.resource_names;
-    state.pending = true;
-    this.respond(state, force);
-  }
-
   /** Reads tenant and node group from the first request's node; false when the stream was refused. */
-  private async identify(req: DiscoveryRequest): Promise<boolean> {
-    const node = req.node;
+  protected async identify(node: DiscoveryNode | null, protocol: 'sotw' | 'delta'): Promise<boolean> {
     if (node === null || node.id === '') {
       await this.close(grpc.status.INVALID_ARGUMENT, 'the first DiscoveryRequest must carry a node with an id');
       return false;
@@ -243,12 +243,86 @@ class AdsStream {
     this.connection = connection;
     this.writes = this.writes.then(() => connection.then(() => undefined));
     this.opts.metrics.connectedProxies.inc();
-    this.log.info({ nodeId: node.id, tenant: tenantSlug, nodeGroup, userAgent: node.userAgent }, 'proxy connected');
+    this.log.info({ nodeId: node.id, tenant: tenantSlug, nodeGroup, userAgent: node.userAgent, protocol }, 'proxy connected');
     this.unsubscribe = this.opts.cache.subscribe(tenantId, nodeGroup, (snapshot) => this.onSnapshot(snapshot));
     return true;
   }
 
-  private onSnapshot(_snapshot: CachedSnapshot): void {
+  protected snapshot(): CachedSnapshot | undefined {
+    return this.identity === undefined ? undefined : this.opts.cache.get(this.identity.tenantId, this.identity.nodeGroup);
+  }
+
+  /** ACK or NACK of the response `sent` (by nonce), counted and recorded. */
+  protected async answered(typeUrl: string, sent: { version: string; nonce: string }, error: { message: string } | null): Promise<void> {
+    const proxyId = (await this.connection)?.proxyId;
+    const type = XdsMetrics.typeLabel(typeUrl);
+    if (error !== null) {
+      const message = error.message;
+      this.opts.metrics.nacks.inc({ type });
+      this.log.warn({ nodeId: this.identity?.nodeId, typeUrl, version: sent.version, nonce: sent.nonce, error: message }, 'NACK');
+      if (proxyId) this.record('nack', () => this.opts.store.nacked(proxyId, typeUrl, { version: sent.version, nonce: sent.nonce, error: message }));
+    } else {
+      this.opts.metrics.acks.inc({ type });
+      this.log.debug({ typeUrl, version: sent.version }, 'ACK');
+      if (proxyId) this.record('ack', () => this.opts.store.acked(proxyId, typeUrl, sent.version));
+    }
+  }
+
+  /** Counts and records a response that went out. */
+  protected sentResponse(typeUrl: string, version: string, nonce: string, resources: number): void {
+    this.opts.metrics.pushes.inc({ type: XdsMetrics.typeLabel(typeUrl) });
+    this.log.debug({ typeUrl, version, nonce, resources }, 'sent');
+    this.record('sent', async () => {
+      const conn = await this.connection;
+      if (conn !== undefined) await this.opts.store.sent(conn.proxyId, typeUrl, { version, nonce });
+    });
+  }
+
+  protected record(what: string, write: () => Promise<void>): void {
+    this.writes = this.writes.then(write).catch((err: unknown) => {
+      this.log.error({ err, what, nodeId: this.identity?.nodeId }, 'could not record proxy state');
+    });
+  }
+}
+
+/** State of the world. */
+class AdsStream extends StreamBase<DiscoveryRequest, DiscoveryResponse> {
+  private readonly types = new Map<string, TypeState>();
+
+  protected async handle(req: DiscoveryRequest): Promise<void> {
+    if (this.closed) return;
+    if (this.identity === undefined) {
+      const ok = await this.identify(req.node, 'sotw');
+      if (!ok || this.closed) return;
+    }
+    const typeUrl = req.type_url;
+    if (typeUrl === '') {
+      this.log.warn('request without type_url ignored');
+      return;
+    }
+    let state = this.types.get(typeUrl);
+    if (state === undefined) {
+      state = { typeUrl, kind: resourceKindOfTypeUrl(typeUrl), pending: false, names: [] };
+      this.types.set(typeUrl, state);
+      if (state.kind === undefined) this.log.warn({ typeUrl }, 'subscription to a resource type this server does not serve');
+    }
+
+    const nonce = req.response_nonce;
+    let force = false;
+    if (nonce === '') {
+      force = true; // a new subscription (or a reconnect): always answer
+    } else if (state.lastSent === undefined || nonce !== state.lastSent.nonce) {
+      this.log.debug({ typeUrl, nonce, expected: state.lastSent?.nonce }, 'stale nonce ignored');
+      return;
+    } else {
+      await this.answered(typeUrl, state.lastSent, req.error_detail);
+    }
+    state.names = req.resource_names;
+    state.pending = true;
+    this.respond(state, force);
+  }
+
+  protected onSnapshot(_snapshot: CachedSnapshot): void {
     if (this.closed) return;
     for (const kind of PUSH_ORDER) {
       const state = this.types.get(TYPE_URL[kind]);
@@ -258,14 +332,14 @@ class AdsStream {
 
   private respond(state: TypeState, force: boolean): void {
     if (!state.pending || state.kind === undefined || this.identity === undefined || this.closed) return;
-    const snapshot = this.opts.cache.get(this.identity.tenantId, this.identity.nodeGroup);
+    const snapshot = this.snapshot();
     if (snapshot === undefined) return; // nothing published for this node group yet: hold the request
     const resources = selectResources(snapshot, state.kind, state.names);
     const namesKey = resources.map(([name]) => name).join('\u0000');
     const last = state.lastSent;
     if (!force && last !== undefined && last.version === snapshot.version && last.namesKey === namesKey) return;
 
-    const nonce = `${this.noncePrefix}-${++this.nonceCounter}`;
+    const nonce = this.nextNonce();
     this.call.write({
       version_info: snapshot.version,
       resources: resources.map(([, any]) => any),
@@ -274,20 +348,148 @@ class AdsStream {
     });
     state.pending = false;
     state.lastSent = { version: snapshot.version, nonce, namesKey };
-    this.opts.metrics.pushes.inc({ type: XdsMetrics.typeLabel(state.typeUrl) });
-    this.log.debug({ typeUrl: state.typeUrl, version: snapshot.version, nonce, resources: resources.length }, 'sent');
-    const typeUrl = state.typeUrl;
-    const version = snapshot.version;
-    this.record('sent', async () => {
-      const conn = await this.connection;
-      if (conn !== undefined) await this.opts.store.sent(conn.proxyId, typeUrl, { version, nonce });
-    });
+    this.sentResponse(state.typeUrl, snapshot.version, nonce, resources.length);
+  }
+}
+
+interface DeltaTypeState {
+  typeUrl: string;
+  kind: ResourceKind | undefined;
+  wildcard: boolean;
+  /** Explicitly subscribed names. */
+  names: Set<string>;
+  /** What the client has: name → version ('' = told it does not exist). */
+  known: Map<string, string>;
+  /** Responses awaiting ACK/NACK: nonce → snapshot version. */
+  inFlight: Map<string, string>;
+  /** The subscription has had its first answer. */
+  answered: boolean;
+  /** Snapshot version of the last response. */
+  version?: string;
+}
+
+/** Incremental (delta) xDS. */
+class DeltaStream extends StreamBase<DeltaDiscoveryRequest, DeltaDiscoveryResponse> {
+  private readonly types = new Map<string, DeltaTypeState>();
+
+  protected async handle(req: DeltaDiscoveryRequest): Promise<void> {
+    if (this.closed) return;
+    if (this.identity === undefined) {
+      const ok = await this.identify(req.node, 'delta');
+      if (!ok || this.closed) return;
+    }
+    const typeUrl = req.type_url;
+    if (typeUrl === '') {
+      this.log.warn('delta request without type_url ignored');
+      return;
+    }
+    let state = this.types.get(typeUrl);
+    const kind = resourceKindOfTypeUrl(typeUrl);
+    if (state === undefined) {
+      const wildcardType = kind === 'listeners' || kind === 'clusters';
+      state = {
+        typeUrl,
+        kind,
+        // Legacy wildcard: the first request of a wildcard type that subscribes to nothing.
+        wildcard: wildcardType && req.resource_names_subscribe.length === 0,
+        names: new Set(),
+        known: new Map(Object.entries(req.initial_resource_versions)),
+        inFlight: new Map(),
+        answered: false,
+      };
+      this.types.set(typeUrl, state);
+      if (kind === undefined) this.log.warn({ typeUrl }, 'delta subscription to a resource type this server does not serve');
+    }
+
+    let changed = false;
+    if (req.response_nonce !== '') {
+      const version = state.inFlight.get(req.response_nonce);
+      if (version === undefined) {
+        this.log.debug({ typeUrl, nonce: req.response_nonce }, 'delta: answer to an unknown or old nonce');
+      } else {
+        // Responses before the answered one are superseded.
+        for (const n of [...state.inFlight.keys()]) {
+          state.inFlight.delete(n);
+          if (n === req.response_nonce) break;
+        }
+        await this.answered(typeUrl, { version, nonce: req.response_nonce }, req.error_detail);
+      }
+    }
+    for (const name of req.resource_names_subscribe) {
+      if (name === '*') state.wildcard = true;
+      else state.names.add(name);
+      changed = true;
+    }
+    for (const name of req.resource_names_unsubscribe) {
+      if (name === '*') state.wildcard = false;
+      else {
+        state.names.delete(name);
+        // The client forgets it; if subscribed again it must be sent again.
+        if (!state.wildcard) state.known.delete(name);
+      }
+      changed = true;
+    }
+    if (!state.answered || changed) this.respond(state);
   }
 
-  private record(what: string, write: () => Promise<void>): void {
-    this.writes = this.writes.then(write).catch((err: unknown) => {
-      this.log.error({ err, what, nodeId: this.identity?.nodeId }, 'could not record proxy state');
+  protected onSnapshot(_snapshot: CachedSnapshot): void {
+    if (this.closed) return;
+    for (const kind of PUSH_ORDER) {
+      const state = this.types.get(TYPE_URL[kind]);
+      if (state !== undefined) this.respond(state);
+    }
+  }
+
+  private respond(state: DeltaTypeState): void {
+    if (state.kind === undefined || this.identity === undefined || this.closed) return;
+    const snapshot = this.snapshot();
+    if (snapshot === undefined) return; // nothing published for this node group yet
+    const all = snapshot.resources[state.kind];
+    const versions = snapshot.resourceVersions[state.kind];
+    const wanted = state.wildcard ? new Set([...all.keys(), ...state.names]) : state.names;
+
+    const resources: DeltaResource[] = [];
+    const removed: string[] = [];
+    for (const name of [...wanted].sort()) {
+      const any = all.get(name);
+      const have = state.known.get(name);
+      if (any === undefined) {
+        // Explicitly subscribed but absent: say so once.
+        if (have !== '' && state.names.has(name)) {
+          removed.push(name);
+          state.known.set(name, '');
+        }
+        continue;
+      }
+      const version = versions.get(name)!;
+      if (have !== version) {
+        resources.push({ name, version, resource: any });
+        state.known.set(name, version);
+      }
+    }
+    for (const name of [...state.known.keys()]) {
+      if (wanted.has(name)) continue;
+      // Known to the client but no longer wanted (gone from a wildcard subscription).
+      if (state.known.get(name) !== '') removed.push(name);
+      state.known.delete(name);
+    }
+    removed.sort();
+    // Nothing changed for this type: stay quiet, unless the snapshot version moved on: then an empty response
+    // lets the client ACK the new version for this type too (awaitProxyAck reads ACKs per type and version).
+    if (resources.length === 0 && removed.length === 0 && state.answered && state.version === snapshot.version) return;
+
+    const nonce = this.nextNonce();
+    this.call.write({
+      system_version_info: snapshot.version,
+      resources,
+      type_url: state.typeUrl,
+      removed_resources: removed,
+      nonce,
     });
+    state.answered = true;
+    state.version = snapshot.version;
+    state.inFlight.set(nonce, snapshot.version);
+    this.sentResponse(state.typeUrl, snapshot.version, nonce, resources.length);
   }
 }
 

@@ -4,7 +4,7 @@
  *   - proto3-JSON → protobuf conversion for snapshot resources (Duration "1.5s", wrappers as plain
  *     numbers, Struct, nested `@type` Any), strict: unknown fields and enum names are errors with a path;
  *   - encoding of a resource into google.protobuf.Any;
- *   - DiscoveryRequest / DiscoveryResponse (de)serializers for the ADS gRPC service.
+ *   - DiscoveryRequest / DiscoveryResponse and their Delta* counterparts, (de)serialized for the ADS gRPC service.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -60,6 +60,35 @@ export interface DiscoveryResponse {
   nonce: string;
 }
 
+/** A DeltaDiscoveryRequest as the ADS server sees it (incremental xDS). */
+export interface DeltaDiscoveryRequest {
+  node: DiscoveryNode | null;
+  type_url: string;
+  resource_names_subscribe: string[];
+  resource_names_unsubscribe: string[];
+  /** Resources the client already has (first request of a stream, after a reconnect): name → version. */
+  initial_resource_versions: Record<string, string>;
+  response_nonce: string;
+  error_detail: { code: number; message: string } | null;
+}
+
+export type DeltaDiscoveryRequestInput = Omit<Partial<DeltaDiscoveryRequest>, 'node'> & { node?: Record<string, unknown> };
+
+/** One resource of a DeltaDiscoveryResponse. */
+export interface DeltaResource {
+  name: string;
+  version: string;
+  resource: EncodedAny;
+}
+
+export interface DeltaDiscoveryResponse {
+  system_version_info: string;
+  resources: DeltaResource[];
+  type_url: string;
+  removed_resources: string[];
+  nonce: string;
+}
+
 /** A message in proto3-JSON form naming its type. */
 export type ProtoJsonMessage = { '@type': string } & Record<string, unknown>;
 
@@ -85,6 +114,10 @@ export interface XdsProtos {
   decodeDiscoveryRequest(bytes: Uint8Array): DiscoveryRequest;
   encodeDiscoveryResponse(res: DiscoveryResponse): Uint8Array;
   decodeDiscoveryResponse(bytes: Uint8Array): DiscoveryResponse;
+  encodeDeltaDiscoveryRequest(req: DeltaDiscoveryRequestInput): Uint8Array;
+  decodeDeltaDiscoveryRequest(bytes: Uint8Array): DeltaDiscoveryRequest;
+  encodeDeltaDiscoveryResponse(res: DeltaDiscoveryResponse): Uint8Array;
+  decodeDeltaDiscoveryResponse(bytes: Uint8Array): DeltaDiscoveryResponse;
 }
 
 let loaded: XdsProtos | undefined;
@@ -123,7 +156,15 @@ function createXdsProtos(): XdsProtos {
 
   const DiscoveryRequestType = root.lookupType('envoy.service.discovery.v3.DiscoveryRequest');
   const DiscoveryResponseType = root.lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+  const DeltaRequestType = root.lookupType('envoy.service.discovery.v3.DeltaDiscoveryRequest');
+  const DeltaResponseType = root.lookupType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
   const converter = new Proto3JsonConverter(root);
+  const nodeFromJson = (node: Record<string, unknown>) =>
+    converter.messageFromJson(root.lookupType('envoy.config.core.v3.Node'), node, '$.node');
+  const errorDetail = (raw: unknown) =>
+    raw
+      ? { code: Number((raw as Record<string, unknown>).code ?? 0), message: String((raw as Record<string, unknown>).message ?? '') }
+      : null;
 
   const encodeAny = (resource: ProtoJsonMessage): EncodedAny => converter.anyFromJson(resource, '$');
 
@@ -169,6 +210,42 @@ function createXdsProtos(): XdsProtos {
               message: String((raw.error_detail as Record<string, unknown>).message ?? ''),
             }
           : null,
+      };
+    },
+    encodeDeltaDiscoveryRequest: (req) => {
+      const obj: Record<string, unknown> = { ...req };
+      if (req.node !== undefined && req.node !== null) obj.node = nodeFromJson(req.node);
+      return DeltaRequestType.encode(DeltaRequestType.fromObject(obj)).finish();
+    },
+    decodeDeltaDiscoveryRequest: (bytes) => {
+      const raw = DeltaRequestType.toObject(DeltaRequestType.decode(bytes), { longs: String, enums: String, defaults: true }) as Record<
+        string,
+        unknown
+      >;
+      const strings = (v: unknown) => (Array.isArray(v) ? v.map(String) : []);
+      const initial: Record<string, string> = {};
+      for (const [k, v] of Object.entries((raw.initial_resource_versions as Record<string, unknown> | undefined) ?? {})) initial[k] = String(v);
+      return {
+        node: raw.node ? toDiscoveryNode(raw.node as Record<string, unknown>) : null,
+        type_url: String(raw.type_url ?? ''),
+        resource_names_subscribe: strings(raw.resource_names_subscribe),
+        resource_names_unsubscribe: strings(raw.resource_names_unsubscribe),
+        initial_resource_versions: initial,
+        response_nonce: String(raw.response_nonce ?? ''),
+        error_detail: errorDetail(raw.error_detail),
+      };
+    },
+    encodeDeltaDiscoveryResponse: (res) => DeltaResponseType.encode(DeltaResponseType.fromObject(res)).finish(),
+    decodeDeltaDiscoveryResponse: (bytes) => {
+      const raw = DeltaResponseType.toObject(DeltaResponseType.decode(bytes), { defaults: true }) as Record<string, unknown>;
+      return {
+        system_version_info: String(raw.system_version_info ?? ''),
+        type_url: String(raw.type_url ?? ''),
+        nonce: String(raw.nonce ?? ''),
+        removed_resources: Array.isArray(raw.removed_resources) ? raw.removed_resources.map(String) : [],
+        resources: ((raw.resources as { name: string; version: string; resource?: { type_url: string; value: Uint8Array } }[] | undefined) ?? []).map(
+          (r) => ({ name: r.name, version: r.version, resource: { type_url: r.resource?.type_url ?? '', value: r.resource?.value ?? new Uint8Array() } }),
+        ),
       };
     },
     encodeDiscoveryResponse: (res) => DiscoveryResponseType.encode(DiscoveryResponseType.fromObject(res)).finish(),

@@ -3,6 +3,7 @@
  * with every resource already encoded as google.protobuf.Any (encoded once, sent to many proxies).
  * Streams subscribe to their (tenant, node group) and are told when its version changes.
  */
+import { createHash } from 'node:crypto';
 import { PUSH_ORDER, resourceName, type ResourceKind, type SnapshotResources } from '../../core/xds/snapshot';
 import type { EncodedAny, XdsProtos } from './protos';
 
@@ -12,6 +13,13 @@ export interface CachedSnapshot {
   version: string;
   /** Per type: resource name → encoded resource, in snapshot order. */
   resources: Record<ResourceKind, Map<string, EncodedAny>>;
+  /** Per type: resource name → version of that one resource (hash of its encoding), for delta xDS. */
+  resourceVersions: Record<ResourceKind, Map<string, string>>;
+}
+
+/** The delta-xDS version of one encoded resource: equal bytes, equal version, on every replica. */
+export function resourceVersion(any: EncodedAny): string {
+  return createHash('sha256').update(any.type_url).update('\u0000').update(any.value).digest('hex').slice(0, 32);
 }
 
 export type SnapshotListener = (snapshot: CachedSnapshot) => void;
@@ -32,11 +40,15 @@ export class SnapshotCache {
     const k = key(input.tenantId, input.nodeGroup);
     if (this.snapshots.get(k)?.version === input.version) return false;
     const resources = {} as CachedSnapshot['resources'];
+    const resourceVersions = {} as CachedSnapshot['resourceVersions'];
     for (const kind of PUSH_ORDER) {
       const encoded = new Map<string, EncodedAny>();
+      const versions = new Map<string, string>();
       input.resources[kind].forEach((r, i) => {
         try {
-          encoded.set(resourceName(r), this.protos.encodeAny(r));
+          const any = this.protos.encodeAny(r);
+          encoded.set(resourceName(r), any);
+          versions.set(resourceName(r), resourceVersion(any));
         } catch (err) {
           throw new Error(`snapshot ${input.version} of node group ${input.nodeGroup}: ${kind}[${i}]: ${(err as Error).message}`, {
             cause: err,
@@ -44,8 +56,15 @@ export class SnapshotCache {
         }
       });
       resources[kind] = encoded;
+      resourceVersions[kind] = versions;
     }
-    const snapshot: CachedSnapshot = { tenantId: input.tenantId, nodeGroup: input.nodeGroup, version: input.version, resources };
+    const snapshot: CachedSnapshot = {
+      tenantId: input.tenantId,
+      nodeGroup: input.nodeGroup,
+      version: input.version,
+      resources,
+      resourceVersions,
+    };
     this.snapshots.set(k, snapshot);
     for (const listener of [...(this.listeners.get(k) ?? [])]) listener(snapshot);
     return true;

@@ -10,14 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Db } from '../../server/db/client';
 import { pingDatabase } from '../../server/db/health.repo';
-import {
-  markReplicaProxiesDisconnected,
-  recordProxyConnected,
-  recordProxyDisconnected,
-  recordResourceAck,
-  recordResourceNack,
-  recordResourceSent,
-} from '../../server/db/proxy.repo';
+import { markReplicaProxiesDisconnected, recordProxyConnected, recordProxyDisconnected } from '../../server/db/proxy.repo';
 import { listenForSnapshots, type SnapshotListener } from '../../server/db/snapshot-listener';
 import { findLatestSnapshot, listLatestSnapshots, type StoredSnapshot } from '../../server/db/snapshot.repo';
 import { findTenantBySlug } from '../../server/db/tenant.repo';
@@ -25,6 +18,7 @@ import { ADS_SERVICE_NAME, AdsServer, adsServiceDefinition, type ProxyStateStore
 import { HealthStatus, healthServiceDefinition } from './health.service';
 import { XdsMetrics } from './metrics';
 import { loadXdsProtos } from './protos';
+import { ProxyStateWriter } from './proxy-state-writer';
 import { SnapshotCache } from './snapshot-cache';
 
 export interface XdsServerOptions {
@@ -117,17 +111,24 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
 
   let grpcServer: grpc.Server | undefined;
   let httpServer: HttpServer | undefined;
+  let stateWriter: ProxyStateWriter | undefined;
   try {
     await reloadAll();
     const stale = await markReplicaProxiesDisconnected(db, replica);
     if (stale > 0) log.info({ stale }, 'cleared proxies left connected by a previous run of this replica');
 
+    // Per-type state is batched (one statement per interval); a disconnect first flushes what is pending.
+    const writer = new ProxyStateWriter(db, log);
+    stateWriter = writer;
     const store: ProxyStateStore = {
       connected: (input) => recordProxyConnected(db, input),
-      disconnected: (conn) => recordProxyDisconnected(db, conn),
-      sent: (proxyId, typeUrl, sent) => recordResourceSent(db, proxyId, typeUrl, sent),
-      acked: (proxyId, typeUrl, version) => recordResourceAck(db, proxyId, typeUrl, version),
-      nacked: (proxyId, typeUrl, nack) => recordResourceNack(db, proxyId, typeUrl, nack),
+      disconnected: async (conn) => {
+        await writer.flush();
+        await recordProxyDisconnected(db, conn);
+      },
+      sent: (proxyId, typeUrl, sent) => writer.sent(proxyId, typeUrl, sent),
+      acked: (proxyId, typeUrl, version) => writer.acked(proxyId, typeUrl, version),
+      nacked: (proxyId, typeUrl, nack) => writer.nacked(proxyId, typeUrl, nack),
     };
     const ads = new AdsServer({
       protos,
@@ -208,6 +209,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
           await shutdownGrpc(server, 5_000);
           await closeHttp(httpServer);
           await Promise.allSettled([...reloads.values()]);
+          await stateWriter?.flush();
           log.info('xds stopped');
         })();
         return stopping;

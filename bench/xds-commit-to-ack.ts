@@ -1,0 +1,436 @@
+/**
+ * xDS benchmark: commit → ACK latency with 100 and 1,000 lightweight ADS clients on loopback (plus one real
+ * Envoy on our server), the same measurement against a small peer built on envoyproxy/go-control-plane
+ * (bench/go-control-plane, `go build` from the Go module proxy), snapshot build time for 10,000 routes and
+ * 2,000 clusters, and the xds process' memory per connected client.
+ *
+ *   npx tsx bench/xds-commit-to-ack.ts     prints name=value lines, writes bench/results/xds.json
+ *
+ * What is measured:
+ *   - ours: commit = publishRevision (validate, compile, store the snapshot, NOTIFY, in one transaction),
+ *     timed from just before the call; the xds process (a separate `workers/xds/main.ts`, as in production)
+ *     reloads the snapshot on NOTIFY and pushes it; ACK = the moment a client sends its ACK of the new
+ *     version for the last of its four types (CDS, EDS, LDS, RDS). One sample per client per commit.
+ *   - peer: commit = POST /snapshot with the same compiled resources (go-control-plane SnapshotCache.SetSnapshot,
+ *     ADS mode), timed from just before the request; ACK as above, with the same client code.
+ *   - every commit changes one route's weights (so RDS changes; SotW resends every type at the new version).
+ *   - RSS per client: (RSS of the xds process with 1,000 synced clients − RSS before they connected) / 1,000.
+ * Clients each have their own HTTP/2 connection (local subchannel pool) and run in this process, so they
+ * share the 2 cores with both servers: the figures are for this whole loopback setup. Loops are bounded in
+ * count and time; every process started here is stopped at the end.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { RouteGraphSchema, type RouteGraph, type RouteGraphInput } from '../contracts/route-graph.schema';
+import { compileSnapshots } from '../core/xds/compile';
+import { checkSnapshotConsistency, contentHash, TYPE_URL } from '../core/xds/snapshot';
+import { freePort } from '../scripts/lib/ports';
+import { createDb, type Db } from '../server/db/client';
+import { startEmbeddedPostgres } from '../server/db/embedded-postgres';
+import { applyMigrations } from '../server/db/schema-engine';
+import { repoRoot } from '../server/env';
+import { publishRevision } from '../server/services/publish.service';
+import { envoyBootstrap } from '../workers/envoy/bootstrap';
+import { startEnvoy, type RunningEnvoy } from '../workers/envoy/envoy.process';
+import { adsServiceDefinition } from '../workers/xds/ads.server';
+import { loadXdsProtos, type DiscoveryRequestInput, type DiscoveryResponse } from '../workers/xds/protos';
+
+const run = promisify(execFile);
+const protos = loadXdsProtos();
+const TYPES = [TYPE_URL.clusters, TYPE_URL.endpoints, TYPE_URL.listeners, TYPE_URL.routes] as const;
+const COMMITS: Record<number, number> = { 100: 20, 1000: 10 };
+const COMMIT_TIMEOUT_MS = 60_000;
+
+// ------------------------------------------------------------------------------------------- graphs
+
+/** The graph the latency runs serve: 1 listener, 10 routes, 10 clusters of 2 endpoints. */
+function benchGraph(listenerPort: number, commit: number): RouteGraphInput {
+  const clusters = Array.from({ length: 10 }, (_, i) => ({
+    name: `svc-${i}`,
+    endpoints: [1, 2].map((k) => ({ address: `127.0.${i + 1}.${k}`, port: 18000 + i })),
+  }));
+  const routes = Array.from({ length: 10 }, (_, i) => ({
+    name: `r-${i}`,
+    match: { prefix: `/svc-${i}/` },
+    action: {
+      kind: 'forward' as const,
+      clusters:
+        i === 0
+          ? [{ cluster: 'svc-0', weight: 100 - (commit % 50) }, { cluster: 'svc-1', weight: commit % 50 }]
+          : [{ cluster: `svc-${i}`, weight: 1 }],
+    },
+  }));
+  return {
+    listeners: [{ name: 'edge', address: '127.0.0.1', port: listenerPort, virtualHosts: ['all'] }],
+    virtualHosts: [{ name: 'all', domains: ['*'], routes: routes.map((r) => r.name) }],
+    routes,
+    clusters,
+    nodeGroups: [{ name: 'default', listeners: ['edge'] }],
+  };
+}
+
+/** 10,000 routes over 100 virtual hosts, 2,000 clusters of 2 endpoints, one node group. */
+function bigGraph(): RouteGraph {
+  const clusters = Array.from({ length: 2000 }, (_, i) => ({
+    name: `c-${i}`,
+    endpoints: [1, 2].map((k) => ({ address: `10.${Math.floor(i / 250)}.${i % 250}.${k}`, port: 8080 })),
+  }));
+  const routes = Array.from({ length: 10_000 }, (_, i) => ({
+    name: `r-${i}`,
+    match: { prefix: `/r${i}/`, ...(i % 10 === 0 ? { headers: [{ name: 'x-canary', exact: '1' }] } : {}) },
+    action: {
+      kind: 'forward' as const,
+      clusters: i % 5 === 0 ? [{ cluster: `c-${i % 2000}`, weight: 90 }, { cluster: `c-${(i + 1) % 2000}`, weight: 10 }] : [{ cluster: `c-${i % 2000}`, weight: 1 }],
+    },
+    ...(i % 7 === 0 ? { timeoutMs: 2000, retry: { retryOn: ['5xx' as const], numRetries: 2 } } : {}),
+  }));
+  const virtualHosts = Array.from({ length: 100 }, (_, v) => ({
+    name: `vh-${v}`,
+    domains: [`svc-${v}.example.com`],
+    routes: routes.slice(v * 100, v * 100 + 100).map((r) => r.name),
+  }));
+  return RouteGraphSchema.parse({
+    listeners: [{ name: 'edge', port: 10000, virtualHosts: virtualHosts.map((v) => v.name) }],
+    virtualHosts,
+    routes,
+    clusters,
+    nodeGroups: [{ name: 'default', listeners: ['edge'] }],
+  });
+}
+
+// ------------------------------------------------------------------------------------------- clients
+
+interface BenchClient {
+  /** Per type: last version ACKed and when. */
+  acked: Map<string, { version: string; at: number }>;
+  close(): void;
+}
+
+/** A lightweight SotW ADS client: subscribes to the four types and ACKs every response at once. */
+function startClient(address: string, nodeId: string, names: { clusters: string[]; listeners: string[] }, onAck: () => void): BenchClient {
+  const def = adsServiceDefinition(protos).StreamAggregatedResources!;
+  const client = new grpc.Client(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+  const call = client.makeBidiStreamRequest(
+    def.path,
+    (req: DiscoveryRequestInput) => Buffer.from(protos.encodeDiscoveryRequest(req)),
+    (bytes: Buffer) => protos.decodeDiscoveryResponse(bytes),
+  );
+  const resourceNames: Record<string, string[]> = {
+    [TYPE_URL.clusters]: [],
+    [TYPE_URL.listeners]: [],
+    [TYPE_URL.endpoints]: names.clusters,
+    [TYPE_URL.routes]: names.listeners,
+  };
+  const acked = new Map<string, { version: string; at: number }>();
+  call.on('data', (res: DiscoveryResponse) => {
+    call.write({ type_url: res.type_url, version_info: res.version_info, response_nonce: res.nonce, resource_names: resourceNames[res.type_url] ?? [] });
+    acked.set(res.type_url, { version: res.version_info, at: performance.now() });
+    onAck();
+  });
+  call.on('error', () => {});
+  const node = { id: nodeId, cluster: 'bench', metadata: { tenant: 'bench', node_group: 'default' }, user_agent_name: 'bench' };
+  TYPES.forEach((typeUrl, i) => call.write({ ...(i === 0 ? { node } : {}), type_url: typeUrl, resource_names: resourceNames[typeUrl] }));
+  return {
+    acked,
+    close: () => {
+      call.cancel();
+      client.close();
+    },
+  };
+}
+
+/** Resolves when every client has ACKed `version` on all four types (bounded). */
+function allAcked(clients: BenchClient[], version: string, waiters: Set<() => void>, timeoutMs: number): Promise<void> {
+  const done = () => clients.every((c) => TYPES.every((t) => c.acked.get(t)?.version === version));
+  if (done()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      waiters.delete(check);
+      const missing = clients.filter((c) => !TYPES.every((t) => c.acked.get(t)?.version === version)).length;
+      reject(new Error(`${missing} of ${clients.length} clients did not ACK ${version.slice(0, 12)} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const check = () => {
+      if (!done()) return;
+      clearTimeout(timer);
+      waiters.delete(check);
+      resolve();
+    };
+    waiters.add(check);
+  });
+}
+
+async function connectClients(address: string, n: number, names: { clusters: string[]; listeners: string[] }, version: string, tag: string) {
+  const waiters = new Set<() => void>();
+  let pending = false;
+  const onAck = () => {
+    // Coalesce checks: thousands of ACKs arrive per commit.
+    if (pending) return;
+    pending = true;
+    setImmediate(() => {
+      pending = false;
+      for (const w of [...waiters]) w();
+    });
+  };
+  const clients: BenchClient[] = [];
+  for (let i = 0; i < n; i++) {
+    clients.push(startClient(address, `${tag}-${i}`, names, onAck));
+    if (i % 100 === 99) await new Promise((r) => setTimeout(r, 20));
+  }
+  await allAcked(clients, version, waiters, 120_000);
+  return { clients, waiters, close: () => clients.forEach((c) => c.close()) };
+}
+
+/** Per-client commit→ACK latencies of one commit (ms). */
+async function measureCommit(
+  conn: Awaited<ReturnType<typeof connectClients>>,
+  version: string,
+  commit: () => Promise<void>,
+): Promise<number[]> {
+  const t0 = performance.now();
+  const acked = allAcked(conn.clients, version, conn.waiters, COMMIT_TIMEOUT_MS);
+  await commit();
+  await acked;
+  return conn.clients.map((c) => Math.max(...TYPES.map((t) => c.acked.get(t)!.at)) - t0);
+}
+
+// ------------------------------------------------------------------------------------------- helpers
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+function rssKb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+async function waitHttp(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await fetch(url, { signal: AbortSignal.timeout(1_000) })).ok) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ------------------------------------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const out: Record<string, number> = {};
+  const extra: Record<string, number> = {};
+  const work = mkdtempSync(path.join(tmpdir(), 'ps-bench-xds-'));
+  const children: ChildProcess[] = [];
+  let envoy: RunningEnvoy | undefined;
+  let db: Db | undefined;
+  let pg: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
+  let pgDir: string | undefined;
+  try {
+    // 1. Snapshot build: 10,000 routes, 2,000 clusters (compile + content hash + consistency check).
+    const big = bigGraph();
+    const builds: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const t0 = performance.now();
+      const snaps = compileSnapshots(big);
+      for (const s of snaps) if (checkSnapshotConsistency(s).length > 0) throw new Error('inconsistent big snapshot');
+      if (i > 0) builds.push(performance.now() - t0); // the first run warms the JIT
+    }
+    builds.sort((a, b) => a - b);
+    out.xds_snapshot_build_ms_10k_routes = round(percentile(builds, 50));
+    const t0 = performance.now();
+    const encoded = compileSnapshots(big)[0]!;
+    for (const kind of ['clusters', 'endpoints', 'listeners', 'routes'] as const) for (const r of encoded.resources[kind]) protos.encodeAny(r);
+    extra.xds_snapshot_build_and_encode_ms_10k_routes = round(performance.now() - t0);
+    console.log(`xds_snapshot_build_ms_10k_routes=${out.xds_snapshot_build_ms_10k_routes}`);
+
+    // 2. PostgreSQL, the xds process, one real Envoy.
+    const pgPort = await freePort();
+    pgDir = mkdtempSync(path.join(tmpdir(), 'ps-bench-pg-'));
+    pg = await startEmbeddedPostgres({ dataDir: pgDir, port: pgPort, database: 'ps_bench' });
+    await applyMigrations(pg.url);
+    db = createDb(pg.url, { maxConnections: 4 });
+    const tenantId = (await db.tenant.create({ data: { slug: 'bench', name: 'Bench' } })).id;
+    const listenerPort = await freePort();
+    let commitNo = 0;
+    let revisionNo = 0;
+    const publishGraph = async (graph: RouteGraphInput): Promise<string> => {
+      revisionNo += 1;
+      const rev = await db!.revision.create({
+        data: { tenantId, number: revisionNo, state: 'proposed', graph: graph as object, graphHash: contentHash(graph), createdById: 'bench' },
+      });
+      const r = await publishRevision(db!, { tenantId, revisionId: rev.id });
+      return r.snapshots.find((s) => s.nodeGroup === 'default')!.version;
+    };
+    const versionOf = (graph: RouteGraphInput) => compileSnapshots(RouteGraphSchema.parse(graph))[0]!.version;
+    let version = await publishGraph(benchGraph(listenerPort, commitNo));
+
+    const xdsPort = await freePort();
+    const xdsHttpPort = await freePort();
+    const xds = spawn(process.execPath, ['--import', 'tsx', 'workers/xds/main.ts'], {
+      cwd: repoRoot,
+      env: { ...process.env, DATABASE_URL: pg.url, XDS_PORT: String(xdsPort), XDS_HTTP_PORT: String(xdsHttpPort), LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    children.push(xds);
+    await waitHttp(`http://127.0.0.1:${xdsHttpPort}/healthz`, 60_000);
+
+    const adminPort = await freePort();
+    envoy = await startEnvoy({
+      bootstrap: envoyBootstrap({ nodeId: 'bench-envoy', tenant: 'bench', nodeGroup: 'default', xdsHost: '127.0.0.1', xdsPort, adminPort }),
+      adminPort,
+    });
+    const names = { clusters: Array.from({ length: 10 }, (_, i) => `svc-${i}`), listeners: ['edge'] };
+    await settle(1_000);
+    const rssBefore = rssKb(xds.pid!);
+    const envoySamples: number[] = [];
+
+    const oursP99: Record<number, number> = {};
+    for (const n of [100, 1000]) {
+      const conn = await connectClients(`127.0.0.1:${xdsPort}`, n, names, version, `ours-${n}`);
+      if (n === 1000) {
+        await settle(2_000);
+        out.xds_rss_kb_per_client = round((rssKb(xds.pid!) - rssBefore) / n);
+      }
+      const samples: number[] = [];
+      for (let k = 0; k < COMMITS[n]!; k++) {
+        commitNo += 1;
+        const graph = benchGraph(listenerPort, commitNo);
+        const next = versionOf(graph);
+        const wallStart = new Date();
+        samples.push(...(await measureCommit(conn, next, async () => void (await publishGraph(graph)))));
+        version = next;
+        // The real Envoy's ACK, as the xds process recorded it (ackedAt of its last type).
+        for (let tries = 0; tries < 50; tries++) {
+          const rows = await db.proxyResourceState.findMany({ where: { proxy: { nodeId: 'bench-envoy' }, ackedVersion: next } });
+          if (rows.length === 4) {
+            envoySamples.push(Math.max(...rows.map((r) => r.ackedAt!.getTime())) - wallStart.getTime());
+            break;
+          }
+          await settle(100);
+        }
+        await settle(200);
+      }
+      conn.close();
+      samples.sort((a, b) => a - b);
+      oursP99[n] = percentile(samples, 99);
+      if (n === 1000) {
+        out.xds_commit_to_ack_p50_ms_1000 = round(percentile(samples, 50));
+        out.xds_commit_to_ack_p99_ms_1000 = round(oursP99[n]);
+      } else {
+        out.xds_commit_to_ack_p99_ms_100 = round(oursP99[n]);
+        extra.xds_commit_to_ack_p50_ms_100 = round(percentile(samples, 50));
+      }
+      extra[`xds_commit_to_ack_samples_${n}`] = samples.length;
+      console.log(`ours n=${n}: p50=${round(percentile(samples, 50))} p99=${round(oursP99[n])} (${samples.length} samples)`);
+      await settle(2_000);
+    }
+    envoySamples.sort((a, b) => a - b);
+    extra.xds_commit_to_ack_envoy_p50_ms = round(percentile(envoySamples, 50));
+    extra.xds_commit_to_ack_envoy_samples = envoySamples.length;
+    await envoy.stop();
+    envoy = undefined;
+    await stopChild(xds);
+
+    // 3. The go-control-plane peer, same clients, same resources.
+    const peerBin = path.join(work, 'xds-peer');
+    await run('go', ['build', '-o', peerBin, '.'], { cwd: path.join(repoRoot, 'bench', 'go-control-plane'), timeout: 600_000 });
+    const peerGrpc = await freePort();
+    const peerHttp = await freePort();
+    const peer = spawn(peerBin, ['-grpc', `127.0.0.1:${peerGrpc}`, '-http', `127.0.0.1:${peerHttp}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    children.push(peer);
+    await waitHttp(`http://127.0.0.1:${peerHttp}/healthz`, 30_000);
+    const setPeer = async (graph: RouteGraphInput): Promise<string> => {
+      const s = compileSnapshots(RouteGraphSchema.parse(graph))[0]!;
+      const res = await fetch(`http://127.0.0.1:${peerHttp}/snapshot`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ version: s.version, resources: s.resources }),
+      });
+      if (res.status !== 204) throw new Error(`peer refused the snapshot: ${res.status} ${await res.text()}`);
+      return s.version;
+    };
+    let peerVersion = await setPeer(benchGraph(listenerPort, commitNo));
+    await settle(500);
+    const peerRssBefore = rssKb(peer.pid!);
+    const peerP99: Record<number, number> = {};
+    for (const n of [100, 1000]) {
+      const conn = await connectClients(`127.0.0.1:${peerGrpc}`, n, names, peerVersion, `peer-${n}`);
+      if (n === 1000) {
+        await settle(2_000);
+        extra.go_control_plane_rss_kb_per_client = round((rssKb(peer.pid!) - peerRssBefore) / n);
+      }
+      const samples: number[] = [];
+      for (let k = 0; k < COMMITS[n]!; k++) {
+        commitNo += 1;
+        const graph = benchGraph(listenerPort, commitNo);
+        const next = versionOf(graph);
+        samples.push(...(await measureCommit(conn, next, async () => void (await setPeer(graph)))));
+        peerVersion = next;
+        await settle(200);
+      }
+      conn.close();
+      samples.sort((a, b) => a - b);
+      peerP99[n] = percentile(samples, 99);
+      extra[`go_control_plane_commit_to_ack_p50_ms_${n}`] = round(percentile(samples, 50));
+      extra[`go_control_plane_commit_to_ack_p99_ms_${n}`] = round(peerP99[n]);
+      console.log(`go-control-plane n=${n}: p50=${round(percentile(samples, 50))} p99=${round(peerP99[n])} (${samples.length} samples)`);
+      await settle(2_000);
+    }
+    await stopChild(peer);
+    out.xds_vs_go_control_plane_p99_ratio = round(oursP99[1000]! / peerP99[1000]!, 3);
+
+    const result = {
+      xds_commit_to_ack_p50_ms_1000: out.xds_commit_to_ack_p50_ms_1000,
+      xds_commit_to_ack_p99_ms_1000: out.xds_commit_to_ack_p99_ms_1000,
+      xds_commit_to_ack_p99_ms_100: out.xds_commit_to_ack_p99_ms_100,
+      xds_vs_go_control_plane_p99_ratio: out.xds_vs_go_control_plane_p99_ratio,
+      xds_snapshot_build_ms_10k_routes: out.xds_snapshot_build_ms_10k_routes,
+      xds_rss_kb_per_client: out.xds_rss_kb_per_client,
+      machine: `${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; clients, xds (node), go-control-plane peer, PostgreSQL and one Envoy on the same host, loopback; shared machine`,
+      date: new Date().toISOString(),
+    };
+    for (const [k, v] of Object.entries(result)) if (typeof v === 'number') console.log(`${k}=${v}`);
+    for (const [k, v] of Object.entries(extra)) console.log(`${k}=${v}`);
+    mkdirSync(path.join(repoRoot, 'bench', 'results'), { recursive: true });
+    writeFileSync(path.join(repoRoot, 'bench', 'results', 'xds.json'), `${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    await envoy?.stop();
+    for (const c of children) await stopChild(c);
+    await db?.$disconnect();
+    await pg?.stop();
+    rmSync(work, { recursive: true, force: true });
+    if (pgDir !== undefined) rmSync(pgDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
