@@ -12,7 +12,8 @@ const config: NextConfig = {
   turbopack: { root },
   outputFileTracingRoot: root,
   // Loaded by Node at run time instead of bundled: native addons, Prisma's runtime, prom-client.
-  serverExternalPackages: ['@node-rs/argon2', '@prisma/client', '@prisma/adapter-pg', 'pg', 'pino', 'prom-client'],
+  // @open-policy-agent/opa-wasm: CommonJS that requires its built-ins table at run time (policy playground, admission).
+  serverExternalPackages: ['@node-rs/argon2', '@prisma/client', '@prisma/adapter-pg', 'pg', 'pino', 'prom-client', '@open-policy-agent/opa-wasm'],
   poweredByHeader: false,
   // The console is served on http://127.0.0.1:<WEB_PORT>; without this, `next dev` refuses its dev resources
   // (HMR, chunks) to that origin and client components never hydrate.

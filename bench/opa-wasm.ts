@@ -7,8 +7,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
-import { createOpaCli } from '../workers/opa/opa-cli.adapter';
-import { createWasmEvaluator, sha256Hex } from '../workers/opa/wasm-evaluator';
+import { createOpaCli } from '../server/opa/opa-cli.adapter';
+import { createWasmEvaluator, sha256Hex } from '../server/opa/wasm-evaluator';
 
 const RBAC = `package rbac
 

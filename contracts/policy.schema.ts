@@ -82,3 +82,57 @@ export const DecisionLogQuerySchema = z.strictObject({
 export type DecisionLogQuery = z.input<typeof DecisionLogQuerySchema>;
 
 export { ExtAuthzBindingSchema } from './route-graph.schema';
+
+// ------------------------------------------------------------------------------- REST API (/api/v1/policies)
+
+/** A module list as sent by editors and the CLI. */
+export const RegoModulesSchema = z
+  .array(RegoModuleSchema)
+  .min(1)
+  .max(32)
+  .refine((ms) => new Set(ms.map((m) => m.file)).size === ms.length, 'module file names must be unique');
+
+export const ListPoliciesQuerySchema = z.strictObject({ kind: PolicyKindSchema.optional() });
+
+/** POST /api/v1/policies: a new policy with its first version (409 when the name exists). */
+export const CreatePolicyBodySchema = CreatePolicyVersionInputSchema;
+export type CreatePolicyBody = z.input<typeof CreatePolicyBodySchema>;
+
+/** POST /api/v1/policies/{id}/versions: the next version of an existing policy. */
+export const CreatePolicyVersionBodySchema = z.strictObject({
+  modules: RegoModulesSchema,
+  data: PolicyDataSchema.default({}),
+  activate: z.boolean().default(false),
+});
+export type CreatePolicyVersionBody = z.input<typeof CreatePolicyVersionBodySchema>;
+
+/** POST /api/v1/policies/{id}/activate (an older version = rollback). */
+export const ActivatePolicyBodySchema = z.strictObject({ version: z.number().int().min(1) });
+
+export const CheckRegoBodySchema = z.strictObject({ modules: RegoModulesSchema });
+export const FormatRegoBodySchema = z.strictObject({ module: RegoModuleSchema });
+export const TestRegoBodySchema = z.strictObject({ modules: RegoModulesSchema, data: PolicyDataSchema.optional() });
+
+/**
+ * POST /api/v1/policies/{id}/evaluate (playground): evaluates one compiled version (default: the live one,
+ * else the newest compiled) with `input`, exactly as admission or ext_authz would, and stores nothing.
+ */
+export const EvaluatePolicyBodySchema = z.strictObject({
+  version: z.number().int().min(1).optional(),
+  input: z.json(),
+});
+export type EvaluatePolicyBody = z.infer<typeof EvaluatePolicyBodySchema>;
+
+/** GET /api/v1/policies/{id}/decisions: sampled ext_authz decisions of the policy, newest first. */
+export const PolicyDecisionsQuerySchema = z.strictObject({
+  allowed: z.enum(['true', 'false']).optional(),
+  method: z.string().min(1).max(16).optional(),
+  /** Route name (from the route graph). */
+  route: z.string().min(1).max(253).optional(),
+  /** Only decisions at or after this time (ISO 8601). */
+  since: z.iso.datetime({ offset: true }).optional(),
+  /** Entries with a smaller id: pass the previous page's `nextBefore`. */
+  before: z.string().regex(/^[1-9]\d{0,18}$/, 'a decision id').optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+});
+export type PolicyDecisionsQuery = z.infer<typeof PolicyDecisionsQuerySchema>;

@@ -189,3 +189,64 @@ export interface PublishActivities {
   publishRevision(input: PublishRevisionActivityInput): Promise<PublishRevisionActivityResult>;
   awaitProxyAck(input: AwaitProxyAckInput): Promise<AwaitProxyAckResult>;
 }
+
+// ---- XDP push (workflows/xdp-push.workflow.ts) -----------------------------------------------------------
+
+export const DEFAULT_XDP_ACK_TIMEOUT_MS = 60_000;
+
+export const PushXdpPolicyInputSchema = z.strictObject({
+  tenantId: z.uuid(),
+  nodeGroup: NodeGroupNameSchema,
+  /** The XdpPolicy version to make the group's desired state. */
+  policyId: z.uuid(),
+  actor: ActorSchema,
+  /** How long the group's connected agents may take to apply the version before the workflow fails. */
+  ackTimeoutMs: z.number().int().min(1).max(3_600_000).default(DEFAULT_XDP_ACK_TIMEOUT_MS),
+});
+/** What pushXdpPolicyWorkflow receives (defaults applied). */
+export type PushXdpPolicyInput = z.infer<typeof PushXdpPolicyInputSchema>;
+/** What a caller passes to startPushXdpPolicy. */
+export type PushXdpPolicyRequest = z.input<typeof PushXdpPolicyInputSchema>;
+
+/**
+ * Business-key workflow id: starting the push of the same version twice while it runs attaches to it;
+ * once closed, the same id runs again (re-publishing an older version is a rollback).
+ */
+export function pushXdpPolicyWorkflowId(input: { tenantId: string; nodeGroup: string; policyId: string }): string {
+  return `xdp-push:${input.tenantId}:${input.nodeGroup}:${input.policyId}`;
+}
+
+/** Workflow type name of pushXdpPolicyWorkflow. */
+export const PUSH_XDP_POLICY_WORKFLOW = 'pushXdpPolicyWorkflow';
+/** Name of xdpPushStatusQuery (defined next to the workflow). */
+export const XDP_PUSH_STATUS_QUERY = 'xdpPushStatus';
+
+export type XdpPushPhase = 'pushing' | 'awaitingAck' | 'completed' | 'superseded' | 'rejected' | 'timedOut' | 'failed';
+
+/** Answer of xdpPushStatusQuery (plain JSON). */
+export interface XdpPushStatus {
+  phase: XdpPushPhase;
+  tenantId: string;
+  nodeGroup: string;
+  policyId: string;
+  /** Bundle version being pushed (known after pushXdpBundle). */
+  version: string | null;
+  agentsAcked: number;
+  agentsPending: number;
+  error?: string;
+}
+
+export interface PushXdpPolicyResult {
+  tenantId: string;
+  nodeGroup: string;
+  policyId: string;
+  version: string;
+  /** false when the version already was the group's desired one. */
+  changed: boolean;
+  /** acked: every connected agent applied it; noAgents: none connected; superseded: a newer push took over. */
+  outcome: 'acked' | 'noAgents' | 'superseded';
+  agentsAcked: { agentId: string; nodeName: string }[];
+}
+
+/** The workflow function's signature, for typed handles outside workflow code. */
+export type PushXdpPolicyWorkflow = (input: PushXdpPolicyInput) => Promise<PushXdpPolicyResult>;

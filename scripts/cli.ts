@@ -8,6 +8,27 @@
  *   audit list [--action A] [--actor X] [--target-type T] [--target-id I] [--limit N] [--before SEQ]
  *   audit verify                                     exit 1 and print the first broken entry when the chain is broken
  *   tokens create <name> [--expires-in-days N]       print the new token (shown once)
+ *   agents [--node-group G]                          node agents: connected, applied/desired version, errors, counters
+ *   xdp policies [--node-group G] [--limit N]        XDP policy versions (* = what the group should run)
+ *   xdp create -f rules.yaml|json --node-group G     store a new policy version (validation issues by field path)
+ *   xdp publish <id> [--no-wait] [--ack-timeout-ms N]  push it to the group's agents; waits until they apply it
+ *                                                    (exit 1 when an agent rejects it or it does not finish)
+ *   rollouts list [--route R]                        rollouts of the tenant, newest first
+ *   rollouts start --revision ID --spec FILE         start a canary rollout (spec: JSON or YAML file)
+ *   rollouts status <id> [--watch] [--interval-ms N] phase, step, weight, failure; --watch polls until it ends
+ *   rollouts approve|reject|pause|resume|abort|promote|retry <id> [--comment TEXT]
+ *   policies list [--kind admission|request]        Rego policies with their live version
+ *   policies show <id|name>                          versions (status, tests, live)
+ *   policies create <name> --kind K -f policy.rego [--data data.json] [--tests x_test.rego] [--activate]
+ *                                                    check → test → build; exit 1 with file:row:col diagnostics
+ *   policies version <id|name> -f policy.rego [--data …] [--tests …] [--activate]   the next version
+ *   policies activate <id|name> <version>            make a compiled version live (older = rollback)
+ *   policies check|fmt|test -f file.rego [--tests x_test.rego] [--data data.json] [--write (fmt)]
+ *   policies eval <id|name> --input input.json [--version N]   playground: the decision for a sample input
+ *   policies decisions <id|name> [--allowed true|false] [--method M] [--route R] [--since ISO] [--limit N] [--before ID]
+ *
+ *   revisions create|validate|diff|plan|apply|revert, translate, proxy-status, config-dump, apply -f FILE
+ *                                                    route-graph revisions and GitOps (scripts/lib/cli-revisions.ts)
  *
  * Every command takes --url and --token; otherwise PROXYSHARD_URL / PROXYSHARD_TOKEN, otherwise the stored
  * login. --json prints the API's JSON instead of text. Exit codes: 0 ok, 1 failure (API error, broken
@@ -15,10 +36,11 @@
  */
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { getEnv } from '../server/env';
+import { REVISIONS_USAGE, runRevisionsCommand } from './lib/cli-revisions';
 
 export const USAGE = `usage: npm run cli -- <command> [--url URL] [--token TOKEN] [--json]
 commands:
@@ -27,7 +49,24 @@ commands:
   routes                            routes of the live revision
   audit list [--action A] [--actor X] [--target-type T] [--target-id I] [--limit N] [--before SEQ]
   audit verify                      check the audit hash chain (exit 1 when broken)
-  tokens create <name> [--expires-in-days N]`;
+  tokens create <name> [--expires-in-days N]
+  agents [--node-group G]           node agents with applied version, errors and counters
+  xdp policies [--node-group G] [--limit N]
+  xdp create -f FILE --node-group G FILE: the policy spec as YAML or JSON
+  xdp publish <id> [--no-wait] [--ack-timeout-ms N]
+  rollouts list [--route R]
+  rollouts start --revision ID --spec FILE
+  rollouts status <id> [--watch] [--interval-ms N]
+  rollouts approve|reject|pause|resume|abort|promote|retry <id> [--comment TEXT]
+  policies list [--kind admission|request]
+  policies show <id|name>
+  policies create <name> --kind admission|request -f policy.rego [--data data.json] [--tests x_test.rego] [--activate]
+  policies version <id|name> -f policy.rego [--data data.json] [--tests x_test.rego] [--activate]
+  policies activate <id|name> <version>
+  policies check|fmt|test -f file.rego [--tests x_test.rego] [--data data.json] [--write]
+  policies eval <id|name> --input input.json [--version N]
+  policies decisions <id|name> [--allowed true|false] [--method M] [--route R] [--since ISO-TIME] [--limit N] [--before ID]
+${REVISIONS_USAGE}`;
 
 export function configPath(): string {
   return join(homedir(), '.config', 'proxyshard', 'cli.json');
@@ -141,6 +180,153 @@ export function formatVerification(v: VerifyJson): { lines: string[]; exitCode: 
   return { lines, exitCode: 1 };
 }
 
+// ---- agents and XDP policies -------------------------------------------------------------------------------
+
+interface AgentJson {
+  nodeName: string;
+  nodeGroup: string;
+  connected: boolean;
+  lastSeenAt: string;
+  appliedVersion: string | null;
+  desiredVersion: string | null;
+  inSync: boolean;
+  failedVersion: string | null;
+  lastError: string | null;
+  counters: { interface: string; name: string; slot: number; matchPackets: number; dropPackets: number }[];
+}
+
+const short = (v: string | null | undefined) => (v ? v.slice(0, 12) : '-');
+
+/** Text for `agents`: one row per agent, then rejections and the counters that counted something. */
+export function formatAgents(agents: AgentJson[]): string[] {
+  if (!agents.length) return ['no agents'];
+  const rows = [['NODE', 'GROUP', 'STATE', 'LAST SEEN', 'APPLIED', 'DESIRED', 'IN SYNC']];
+  for (const a of agents) {
+    rows.push([a.nodeName, a.nodeGroup, a.connected ? 'connected' : 'offline', a.lastSeenAt, short(a.appliedVersion), short(a.desiredVersion), a.inSync ? 'yes' : a.desiredVersion ? 'NO' : '-']);
+  }
+  const lines = pad(rows);
+  for (const a of agents) {
+    if (a.lastError) lines.push(`${a.nodeName}: rejected ${short(a.failedVersion)}: ${a.lastError.split('\n')[0]}`);
+    for (const c of a.counters) {
+      if (c.matchPackets > 0 || c.dropPackets > 0) lines.push(`${a.nodeName} ${c.interface} ${c.name}: matched ${c.matchPackets}, dropped ${c.dropPackets}`);
+    }
+  }
+  return lines;
+}
+
+interface XdpPolicyJson {
+  id: string;
+  nodeGroup: string;
+  seq: number;
+  version: string;
+  desired: boolean;
+  createdAt: string;
+  createdBy: string;
+  spec: { rules: unknown[] };
+  bundle: { program: string; attachMode: string; denyCidrs: number; rateLimits: number };
+}
+
+interface XdpPushJson {
+  workflowId: string;
+  nodeGroup: string;
+  version: string;
+  status: 'running' | 'completed' | 'superseded' | 'rejected' | 'timedOut' | 'failed';
+  result?: { outcome: string; changed: boolean; agentsAcked: { nodeName: string }[] };
+  error?: { type: string | null; message: string };
+}
+
+/** A policy spec file: JSON when the name ends in .json, else YAML (which reads JSON too). */
+async function readSpecFile(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const json = path.endsWith('.json');
+  try {
+    return json ? JSON.parse(text) : (await import('yaml')).parse(text);
+  } catch (err) {
+    throw new UsageError(`${path} is not valid ${json ? 'JSON' : 'YAML'}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+async function xdpCommand(
+  need: () => Config,
+  sub: string | undefined,
+  rest: string[],
+  o: { json?: boolean; 'node-group'?: string; file?: string; 'no-wait'?: boolean; 'ack-timeout-ms'?: string; limit?: string },
+  print: (json: unknown, text: () => string[]) => void,
+  intOption: (name: string, v: string | undefined) => number | undefined,
+  io: Io,
+): Promise<number> {
+  if (sub === 'policies') {
+    const q = new URLSearchParams();
+    if (o['node-group']) q.set('nodeGroup', o['node-group']);
+    const limit = intOption('limit', o.limit);
+    if (limit !== undefined) q.set('limit', String(limit));
+    const r = (await call(need(), 'GET', `api/v1/xdp-policies${q.size ? `?${q}` : ''}`)) as { policies: XdpPolicyJson[] };
+    print(r, () =>
+      r.policies.length
+        ? pad([
+            ['ID', 'GROUP', 'SEQ', 'VERSION', 'PROGRAM', 'RULES', 'CREATED', 'BY'],
+            ...r.policies.map((p) => [
+              p.id,
+              p.nodeGroup,
+              `${p.desired ? '*' : ''}${p.seq}`,
+              short(p.version),
+              `${p.bundle.program}/${p.bundle.attachMode}`,
+              `${p.spec.rules.length} (${p.bundle.denyCidrs} CIDRs, ${p.bundle.rateLimits} limits)`,
+              p.createdAt,
+              p.createdBy,
+            ]),
+          ])
+        : ['no XDP policies'],
+    );
+    return 0;
+  }
+  if (sub === 'create') {
+    if (rest.length) throw new UsageError('xdp create takes no positional arguments');
+    if (!o.file || !o['node-group']) throw new UsageError('xdp create needs -f FILE and --node-group G');
+    const spec = await readSpecFile(o.file);
+    const r = (await call(need(), 'POST', 'api/v1/xdp-policies', { nodeGroup: o['node-group'], spec })) as { policy: XdpPolicyJson };
+    print(r, () => [
+      `created XDP policy ${r.policy.id} (node group ${r.policy.nodeGroup}, #${r.policy.seq}, version ${short(r.policy.version)})`,
+      `push it with: xdp publish ${r.policy.id}`,
+    ]);
+    return 0;
+  }
+  if (sub === 'publish') {
+    const id = rest[0];
+    if (!id || rest.length > 1) throw new UsageError('xdp publish needs exactly one policy <id>');
+    const ackTimeoutMs = intOption('ack-timeout-ms', o['ack-timeout-ms']);
+    const wait = !o['no-wait'];
+    const r = (await call(need(), 'POST', `api/v1/xdp-policies/${encodeURIComponent(id)}/publish`, {
+      wait,
+      ...(ackTimeoutMs !== undefined ? { ackTimeoutMs, waitMs: Math.min(600_000, ackTimeoutMs + 30_000) } : {}),
+    })) as { push: XdpPushJson };
+    const p = r.push;
+    const head = `XDP version ${short(p.version)} → node group ${p.nodeGroup}`;
+    if (p.status === 'completed') {
+      const names = p.result?.agentsAcked.map((a) => a.nodeName) ?? [];
+      print(r, () => [`${head}: applied by ${names.length} agent${names.length === 1 ? '' : 's'}${names.length ? ` (${names.join(', ')})` : ''}${p.result?.changed === false ? '; it already was the desired version' : ''}`]);
+      return 0;
+    }
+    if (p.status === 'superseded') {
+      print(r, () => [`${head}: superseded by a newer push to the group before every agent applied it`]);
+      return 0;
+    }
+    if (p.status === 'running') {
+      print(r, () => [wait ? `${head}: not finished yet (workflow ${p.workflowId}); see \`agents --node-group ${p.nodeGroup}\`` : `${head}: started (workflow ${p.workflowId})`]);
+      return wait ? 1 : 0;
+    }
+    if (o.json) io.out(JSON.stringify(r, null, 2));
+    io.err(`${head}: ${p.status}: ${p.error?.message ?? 'failed'}`);
+    return 1;
+  }
+  throw new UsageError(`unknown command: ${['xdp', sub].filter(Boolean).join(' ')}`);
+}
+
 export async function runCli(argv: string[], io: Io = { out: (l) => console.log(l), err: (l) => console.error(l) }): Promise<number> {
   let parsed;
   try {
@@ -160,6 +346,31 @@ export async function runCli(argv: string[], io: Io = { out: (l) => console.log(
         limit: { type: 'string' },
         before: { type: 'string' },
         'expires-in-days': { type: 'string' },
+        'node-group': { type: 'string' },
+        file: { type: 'string', short: 'f' },
+        'no-wait': { type: 'boolean', default: false },
+        'ack-timeout-ms': { type: 'string' },
+        route: { type: 'string' },
+        revision: { type: 'string' },
+        spec: { type: 'string' },
+        watch: { type: 'boolean', default: false },
+        'interval-ms': { type: 'string' },
+        comment: { type: 'string' },
+        kind: { type: 'string' },
+        data: { type: 'string' },
+        tests: { type: 'string' },
+        activate: { type: 'boolean' },
+        input: { type: 'string' },
+        version: { type: 'string' },
+        allowed: { type: 'string' },
+        method: { type: 'string' },
+        since: { type: 'string' },
+        write: { type: 'boolean' },
+        // revisions, translate, proxy-status, config-dump, apply (scripts/lib/cli-revisions.ts)
+        message: { type: 'string' },
+        against: { type: 'string' },
+        draft: { type: 'boolean' },
+        type: { type: 'string' },
       },
     });
   } catch (err) {
@@ -266,6 +477,29 @@ export async function runCli(argv: string[], io: Io = { out: (l) => console.log(
         print(r, () => [r.secret, `(token "${r.token.name}", id ${r.token.id}${r.token.expiresAt ? `, expires ${r.token.expiresAt}` : ''}; shown once — store it now)`]);
         return 0;
       }
+      case 'rollouts': {
+        return await rolloutsCommand(need, sub, rest, o, print, intOption, io);
+      }
+      case 'agents': {
+        if (sub) throw new UsageError(`unknown command: ${command}`);
+        const q = o['node-group'] ? `?${new URLSearchParams({ nodeGroup: o['node-group'] })}` : '';
+        const r = (await call(need(), 'GET', `api/v1/agents${q}`)) as { agents: AgentJson[] };
+        print(r, () => formatAgents(r.agents));
+        return 0;
+      }
+      case 'xdp':
+        return await xdpCommand(need, sub, rest, o, print, intOption, io);
+      case 'policies':
+        return await policiesCommand(need, sub, rest, o, print, intOption, io);
+      case 'revisions':
+      case 'translate':
+      case 'proxy-status':
+      case 'config-dump':
+      case 'apply': {
+        const code = await runRevisionsCommand({ cmd, sub, rest, o, print, api: (m, path, body) => call(need(), m, path, body), usage: (m) => new UsageError(m) });
+        if (code === undefined) throw new UsageError(`unknown command: ${command}`);
+        return code;
+      }
       default:
         throw new UsageError(`unknown command: ${command}`);
     }
@@ -276,6 +510,366 @@ export async function runCli(argv: string[], io: Io = { out: (l) => console.log(
     }
     io.err(err instanceof Error ? err.message : String(err));
     return 1;
+  }
+}
+
+// ---- rollouts ----------------------------------------------------------------------------------------------
+
+interface RolloutJson {
+  id: string;
+  route: string;
+  phase: string;
+  currentStepIndex: number;
+  steps: number;
+  pauseReason: string | null;
+  canaryWeight: number;
+  failure: { reason: string; message: string } | null;
+  startedBy: { name: string };
+  createdAt: string;
+}
+
+const ROLLOUT_COMMANDS = ['approve', 'reject', 'pause', 'resume', 'abort', 'promote', 'retry'];
+const ROLLOUT_DONE = ['Promoted', 'Failed', 'Aborted'];
+
+export function formatRollout(r: RolloutJson): string {
+  const step = r.currentStepIndex >= r.steps ? `${r.steps}/${r.steps}` : `${r.currentStepIndex + 1}/${r.steps}`;
+  return `rollout ${r.id} route ${r.route}: ${r.phase}${r.pauseReason ? ` (${r.pauseReason})` : ''}, step ${step}, canary ${r.canaryWeight}%${r.failure ? ` — ${r.failure.reason}: ${r.failure.message}` : ''}`;
+}
+
+async function rolloutsCommand(
+  need: () => Config,
+  sub: string | undefined,
+  rest: string[],
+  o: { json?: boolean; route?: string; revision?: string; spec?: string; watch?: boolean; 'interval-ms'?: string; comment?: string },
+  print: (json: unknown, text: () => string[]) => void,
+  intOption: (name: string, v: string | undefined) => number | undefined,
+  io: Io,
+): Promise<number> {
+  if (sub === 'list') {
+    const r = (await call(need(), 'GET', `api/v1/rollouts${o.route ? `?route=${encodeURIComponent(o.route)}` : ''}`)) as { rollouts: RolloutJson[] };
+    print(r, () => pad([['ID', 'ROUTE', 'PHASE', 'STEP', 'CANARY', 'BY'], ...r.rollouts.map((x) => [x.id, x.route, x.phase + (x.pauseReason ? ` (${x.pauseReason})` : ''), `${Math.min(x.currentStepIndex + 1, x.steps)}/${x.steps}`, `${x.canaryWeight}%`, x.startedBy.name])]));
+    return 0;
+  }
+  if (sub === 'start') {
+    if (!o.revision || !o.spec) throw new UsageError('rollouts start needs --revision ID and --spec FILE');
+    const text = readFileSync(o.spec, 'utf8');
+    const { parse } = await import('yaml');
+    const spec = parse(text) as unknown;
+    const r = (await call(need(), 'POST', 'api/v1/rollouts', { revisionId: o.revision, spec })) as { rollout: RolloutJson; created: boolean };
+    print(r, () => [`${r.created ? 'started' : 'already started'}: ${formatRollout(r.rollout)}`]);
+    return 0;
+  }
+  const id = rest[0];
+  if (sub === 'status') {
+    if (!id || rest.length > 1) throw new UsageError('rollouts status needs exactly one <id>');
+    const interval = intOption('interval-ms', o['interval-ms']) ?? 2000;
+    let last = '';
+    // --watch: poll until the rollout ends (bounded: at most 24 h of polling).
+    for (let i = 0; i < (o.watch ? Math.ceil(86_400_000 / Math.max(interval, 100)) : 1); i++) {
+      const r = (await call(need(), 'GET', `api/v1/rollouts/${encodeURIComponent(id)}`)) as { rollout: RolloutJson };
+      const line = formatRollout(r.rollout);
+      if (o.json) io.out(JSON.stringify(r, null, 2));
+      else if (line !== last) io.out(line);
+      last = line;
+      if (!o.watch) return 0;
+      if (ROLLOUT_DONE.includes(r.rollout.phase)) return r.rollout.phase === 'Promoted' ? 0 : 1;
+      await new Promise((res) => setTimeout(res, Math.max(interval, 100)));
+    }
+    return 1;
+  }
+  if (sub && ROLLOUT_COMMANDS.includes(sub)) {
+    if (!id || rest.length > 1) throw new UsageError(`rollouts ${sub} needs exactly one <id>`);
+    const body = sub === 'approve' || sub === 'reject' ? { ...(o.comment ? { comment: o.comment } : {}) } : { ...(o.comment ? { reason: o.comment } : {}) };
+    const r = (await call(need(), 'POST', `api/v1/rollouts/${encodeURIComponent(id)}/${sub}`, body)) as { status: { phase: string; currentStepIndex: number; steps: number; pauseReason: string | null } };
+    print(r, () => [`${sub}: ${r.status.phase}${r.status.pauseReason ? ` (${r.status.pauseReason})` : ''}, step ${Math.min(r.status.currentStepIndex + 1, r.status.steps)}/${r.status.steps}`]);
+    return 0;
+  }
+  throw new UsageError(`unknown command: rollouts ${sub ?? ''}`.trim());
+}
+
+// ---- policies (Rego) ---------------------------------------------------------------------------------------
+
+interface PolicyJson {
+  id: string;
+  name: string;
+  kind: 'admission' | 'request';
+  description: string;
+  liveVersionId: string | null;
+  liveVersionNumber?: number | null;
+}
+
+interface PolicyVersionJson {
+  id: string;
+  number: number;
+  status: 'compiled' | 'failed';
+  entrypoints: string[];
+  wasmSha256: string | null;
+  createdBy: string;
+  createdAt: string;
+  testResults: PolicyTestJson[];
+}
+
+interface PolicyDiagnosticJson {
+  file: string;
+  row: number;
+  col: number;
+  code: string;
+  message: string;
+}
+
+interface PolicyTestJson {
+  package: string;
+  name: string;
+  file: string;
+  row: number;
+  passed: boolean;
+  skipped: boolean;
+  error?: string;
+  durationNs: number;
+}
+
+interface DecisionJson {
+  id: string;
+  at: string;
+  allowed: boolean;
+  httpStatus: number;
+  method: string;
+  path: string;
+  route: string;
+  durationUs: number;
+  error: string | null;
+}
+
+/** `file:row:col: code: message`, as compilers and editors print them. */
+export function formatDiagnostics(diagnostics: PolicyDiagnosticJson[]): string[] {
+  return diagnostics.map((d) => `${d.file || '(policy)'}:${d.row}:${d.col}: ${d.code}: ${d.message}`);
+}
+
+/** One line per test (PASS / FAIL / SKIP / ERROR), then a summary. */
+export function formatTestResults(results: PolicyTestJson[]): string[] {
+  const lines = results.map((t) => {
+    const status = t.skipped ? 'SKIP ' : t.error ? 'ERROR' : t.passed ? 'PASS ' : 'FAIL ';
+    return `${status} ${t.package}.${t.name} (${t.file}:${t.row}, ${(t.durationNs / 1e6).toFixed(2)} ms)${t.error ? `: ${t.error}` : ''}`;
+  });
+  const passed = results.filter((t) => t.passed).length;
+  const failed = results.filter((t) => !t.passed && !t.skipped).length;
+  lines.push(`${passed} passed, ${failed} failed, ${results.length - passed - failed} skipped`);
+  return lines;
+}
+
+function readRegoModule(path: string, as?: string): { file: string; source: string } {
+  let source: string;
+  try {
+    source = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return { file: as ?? basename(path), source };
+}
+
+/** The --tests file keeps its name when it ends in _test.rego (opa's convention), else gets that suffix. */
+function testModuleName(path: string): string {
+  const base = basename(path);
+  return /_test\.rego$/.test(base) ? base : `${base.replace(/\.rego$/, '')}_test.rego`;
+}
+
+function readJsonFile(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new UsageError(`${path} (${what}) is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+interface PolicyOptions {
+  json?: boolean;
+  file?: string;
+  kind?: string;
+  data?: string;
+  tests?: string;
+  activate?: boolean;
+  input?: string;
+  version?: string;
+  allowed?: string;
+  method?: string;
+  route?: string;
+  since?: string;
+  limit?: string;
+  before?: string;
+  write?: boolean;
+}
+
+async function policiesCommand(
+  need: () => Config,
+  sub: string | undefined,
+  rest: string[],
+  o: PolicyOptions,
+  print: (json: unknown, text: () => string[]) => void,
+  intOption: (name: string, v: string | undefined) => number | undefined,
+  io: Io,
+): Promise<number> {
+  const one = (what: string): string => {
+    if (rest.length !== 1 || !rest[0]) throw new UsageError(`policies ${sub} needs exactly one ${what}`);
+    return rest[0];
+  };
+  const path = (ref: string, tail = '') => `api/v1/policies/${encodeURIComponent(ref)}${tail}`;
+  /** The policy modules of -f (and --tests). */
+  const modules = (command: string) => {
+    if (!o.file) throw new UsageError(`policies ${command} needs -f FILE.rego`);
+    const ms = [readRegoModule(o.file)];
+    if (o.tests) ms.push(readRegoModule(o.tests, testModuleName(o.tests)));
+    return ms;
+  };
+  const data = () => (o.data ? (readJsonFile(o.data, 'data document') as Record<string, unknown>) : undefined);
+  const versionLine = (p: PolicyJson, v: PolicyVersionJson, activated: boolean) => {
+    const tests = v.testResults.length ? `, tests ${v.testResults.filter((t) => t.passed).length}/${v.testResults.length} passed` : '';
+    return `${p.name} (${p.kind}, id ${p.id}) version ${v.number}: ${v.status}${tests}; ${activated ? 'now live' : `live: ${p.liveVersionId === v.id ? 'this version' : (p.liveVersionId ?? 'none')}`}`;
+  };
+
+  switch (sub) {
+    case 'list': {
+      if (rest.length) throw new UsageError('policies list takes no positional arguments');
+      const q = o.kind ? `?${new URLSearchParams({ kind: o.kind })}` : '';
+      const r = (await call(need(), 'GET', `api/v1/policies${q}`)) as { policies: PolicyJson[] };
+      print(r, () =>
+        r.policies.length
+          ? pad([['ID', 'NAME', 'KIND', 'LIVE'], ...r.policies.map((p) => [p.id, p.name, p.kind, p.liveVersionNumber ? `v${p.liveVersionNumber}` : '-'])])
+          : ['no policies'],
+      );
+      return 0;
+    }
+    case 'show': {
+      const r = (await call(need(), 'GET', path(one('<id|name>')))) as { policy: PolicyJson; versions: PolicyVersionJson[] };
+      print(r, () => [
+        `${r.policy.name} (${r.policy.kind}, id ${r.policy.id})${r.policy.description ? `: ${r.policy.description}` : ''}`,
+        ...pad([
+          ['VERSION', 'STATUS', 'LIVE', 'TESTS', 'WASM', 'BY', 'CREATED'],
+          ...r.versions.map((v) => [
+            String(v.number),
+            v.status,
+            r.policy.liveVersionId === v.id ? '*' : '',
+            v.testResults.length ? `${v.testResults.filter((t) => t.passed).length}/${v.testResults.length}` : '-',
+            v.wasmSha256 ? v.wasmSha256.slice(0, 12) : '-',
+            v.createdBy,
+            v.createdAt,
+          ]),
+        ]),
+      ]);
+      return 0;
+    }
+    case 'create': {
+      const name = one('<name>');
+      if (o.kind !== 'admission' && o.kind !== 'request') throw new UsageError('policies create needs --kind admission|request');
+      const d = data();
+      const r = (await call(need(), 'POST', 'api/v1/policies', {
+        name,
+        kind: o.kind,
+        modules: modules('create'),
+        ...(d !== undefined ? { data: d } : {}),
+        activate: o.activate ?? false,
+      })) as { policy: PolicyJson; version: PolicyVersionJson; activated: boolean };
+      print(r, () => [versionLine(r.policy, r.version, r.activated), ...(r.activated ? [] : [`activate it with: policies activate ${r.policy.id} ${r.version.number}`])]);
+      return 0;
+    }
+    case 'version': {
+      const ref = one('<id|name>');
+      const d = data();
+      const r = (await call(need(), 'POST', path(ref, '/versions'), { modules: modules('version'), ...(d !== undefined ? { data: d } : {}), activate: o.activate ?? false })) as {
+        policy: PolicyJson;
+        version: PolicyVersionJson;
+        activated: boolean;
+      };
+      print(r, () => [versionLine(r.policy, r.version, r.activated)]);
+      return 0;
+    }
+    case 'activate': {
+      if (rest.length !== 2 || !/^\d+$/.test(rest[1] ?? '')) throw new UsageError('policies activate needs <id|name> <version>');
+      const r = (await call(need(), 'POST', path(rest[0]!, '/activate'), { version: Number(rest[1]) })) as { policy: PolicyJson; version: PolicyVersionJson };
+      print(r, () => [`${r.policy.name}: version ${r.version.number} is live`]);
+      return 0;
+    }
+    case 'check': {
+      if (rest.length) throw new UsageError('policies check takes -f FILE.rego');
+      const r = (await call(need(), 'POST', 'api/v1/policies/check', { modules: modules('check') })) as { ok: boolean; diagnostics: PolicyDiagnosticJson[] };
+      print(r, () => (r.ok ? [`${o.file}: OK`] : formatDiagnostics(r.diagnostics)));
+      return r.ok ? 0 : 1;
+    }
+    case 'fmt': {
+      if (rest.length || o.tests) throw new UsageError('policies fmt takes one -f FILE.rego');
+      const [module] = modules('fmt');
+      const r = (await call(need(), 'POST', 'api/v1/policies/format', { module })) as { ok: boolean; source?: string; changed?: boolean; diagnostics: PolicyDiagnosticJson[] };
+      if (!r.ok) {
+        print(r, () => formatDiagnostics(r.diagnostics));
+        return 1;
+      }
+      if (o.write) {
+        if (r.changed) writeFileSync(o.file!, r.source!);
+        print(r, () => [`${o.file}: ${r.changed ? 'formatted' : 'already formatted'}`]);
+      } else if (o.json) io.out(JSON.stringify(r, null, 2));
+      else io.out(r.source!.replace(/\n$/, ''));
+      return 0;
+    }
+    case 'test': {
+      if (rest.length) throw new UsageError('policies test takes -f FILE.rego [--tests FILE_test.rego] [--data data.json]');
+      const d = data();
+      const r = (await call(need(), 'POST', 'api/v1/policies/test', { modules: modules('test'), ...(d !== undefined ? { data: d } : {}) })) as {
+        ok: boolean;
+        results: PolicyTestJson[];
+        diagnostics: PolicyDiagnosticJson[];
+      };
+      print(r, () => (r.diagnostics.length ? formatDiagnostics(r.diagnostics) : formatTestResults(r.results)));
+      return r.ok ? 0 : 1;
+    }
+    case 'eval': {
+      const ref = one('<id|name>');
+      if (!o.input) throw new UsageError('policies eval needs --input input.json');
+      const version = intOption('version', o.version);
+      const r = (await call(need(), 'POST', path(ref, '/evaluate'), { input: readJsonFile(o.input, 'input'), ...(version !== undefined ? { version } : {}) })) as {
+        policy: PolicyJson;
+        version: { number: number; live: boolean };
+        result: Record<string, unknown>;
+        decision: { kind: string; allowed: boolean } & Record<string, unknown>;
+      };
+      print(r, () => [
+        `${r.policy.name} v${r.version.number}${r.version.live ? ' (live)' : ''}: ${r.decision.allowed ? 'ALLOW' : 'DENY'}`,
+        `decision: ${JSON.stringify(r.decision)}`,
+        `result:   ${JSON.stringify(r.result)}`,
+      ]);
+      return 0;
+    }
+    case 'decisions': {
+      const ref = one('<id|name>');
+      const q = new URLSearchParams();
+      if (o.allowed !== undefined) {
+        if (o.allowed !== 'true' && o.allowed !== 'false') throw new UsageError('--allowed must be true or false');
+        q.set('allowed', o.allowed);
+      }
+      if (o.method) q.set('method', o.method);
+      if (o.route) q.set('route', o.route);
+      if (o.since) q.set('since', o.since);
+      const limit = intOption('limit', o.limit);
+      if (limit !== undefined) q.set('limit', String(limit));
+      if (o.before) q.set('before', o.before);
+      const r = (await call(need(), 'GET', path(ref, `/decisions${q.size ? `?${q}` : ''}`))) as { decisions: DecisionJson[]; nextBefore: string | null };
+      print(r, () => [
+        ...(r.decisions.length
+          ? pad([
+              ['ID', 'AT', 'DECISION', 'STATUS', 'METHOD', 'PATH', 'ROUTE', 'µs'],
+              ...r.decisions.map((d) => [d.id, d.at, d.error ? 'ERROR' : d.allowed ? 'allow' : 'deny', String(d.httpStatus), d.method, d.path, d.route || '-', String(d.durationUs)]),
+            ])
+          : ['no sampled decisions']),
+        ...(r.nextBefore !== null ? [`(more: --before ${r.nextBefore})`] : []),
+      ]);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command: ${['policies', sub].filter(Boolean).join(' ')}`);
   }
 }
 

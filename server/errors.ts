@@ -27,14 +27,17 @@ export interface Issue {
 
 export class AppError extends Error {
   override readonly name = 'AppError';
+  /** Structured data the caller needs besides the issues (e.g. Rego diagnostics for editor markers); shown as `error.details`. */
+  readonly details?: Record<string, unknown>;
 
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly issues?: Issue[],
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; details?: Record<string, unknown> },
   ) {
     super(message, options);
+    if (options?.details !== undefined) this.details = options.details;
   }
 
   get status(): number {
@@ -53,7 +56,7 @@ export function isAppError(err: unknown): err is AppError {
 }
 
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string; issues?: Issue[]; eventId?: string };
+  error: { code: ErrorCode; message: string; issues?: Issue[]; details?: Record<string, unknown>; eventId?: string };
 }
 
 export const GENERIC_ERROR_MESSAGE = 'something went wrong on our side; quote the event id when reporting it';
@@ -66,6 +69,7 @@ export function describeError(err: unknown, log?: Logger): { status: number; bod
   if (isAppError(err) && err.code !== 'internal') {
     const body: ErrorBody = { error: { code: err.code, message: err.message } };
     if (err.issues?.length) body.error.issues = err.issues;
+    if (err.details !== undefined) body.error.details = err.details;
     return { status: err.status, body };
   }
   const eventId = randomUUID();

@@ -52,7 +52,21 @@ test('the endpoints that read a body', () => {
     'POST /api/v1/auth/sign-in',
     'POST /api/v1/me/tenant',
     'POST /api/v1/members',
+    'POST /api/v1/policies',
+    'POST /api/v1/policies/[id]/activate',
+    'POST /api/v1/policies/[id]/evaluate',
+    'POST /api/v1/policies/[id]/versions',
+    'POST /api/v1/policies/check',
+    'POST /api/v1/policies/format',
+    'POST /api/v1/policies/test',
+    'POST /api/v1/revisions',
+    'POST /api/v1/revisions/[id]/apply',
+    'POST /api/v1/revisions/[id]/revert',
+    'POST /api/v1/revisions/validate',
     'POST /api/v1/tokens',
+    'POST /api/v1/translate',
+    'POST /api/v1/xdp-policies',
+    'POST /api/v1/xdp-policies/[id]/publish',
   ]);
 });
 

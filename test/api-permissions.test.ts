@@ -10,7 +10,8 @@ import { after, before, test } from 'node:test';
 import * as signInRoute from '../app/api/v1/auth/sign-in/route';
 import { setAppDb } from '../server/app-db';
 import { PERMISSIONS } from '../server/auth/permissions';
-import { call, cookieOf, discoverRoutes, makeMember, makeRevision, makeTenant, makeToken, MUTATING, oneRouteGraph, snapshotDatabase, type DiscoveredRoute, type TestMember } from './support/api';
+import { makeXdpPolicy } from './support/api';
+import { call, cookieOf, discoverRoutes, makeMember, makePolicy, makeRevision, makeTenant, makeToken, MUTATING, oneRouteGraph, snapshotDatabase, type DiscoveredRoute, type TestMember } from './support/api';
 import { createTestDatabase, type TestDatabase } from './support/db';
 
 /** Mutating endpoints open to viewers, and why. */
@@ -21,6 +22,10 @@ const VIEWER_MAY: Record<string, string> = {
   'POST /api/v1/tokens': 'every member may create API tokens for themselves (the CLI needs one); a token carries its owner’s role, never more',
   'DELETE /api/v1/tokens/[id]': 'revoking one’s own token only removes access; other members’ tokens are not_found to a viewer',
   'POST /api/v1/audit/verify': 'POST because it recomputes the chain, but it only reads; audit.verify is open to every member',
+  'POST /api/v1/policies/check': 'POST because it carries Rego source; runs `opa check` in a temp dir and stores nothing (policies.read)',
+  'POST /api/v1/policies/format': 'POST because it carries Rego source; runs `opa fmt` and stores nothing (policies.read)',
+  'POST /api/v1/policies/test': 'POST because it carries Rego source and data; runs `opa test` and stores nothing (policies.read)',
+  'POST /api/v1/policies/[id]/evaluate': 'playground: evaluates a stored version with a sample input and stores nothing; a viewer can read the policy anyway (policies.read)',
 };
 
 let tdb: TestDatabase;
@@ -42,6 +47,9 @@ before(async () => {
   const revisionId = await makeRevision(tdb.db, t, oneRouteGraph('r1'), { live: true });
   // Real objects to aim at, so that a 403 cannot be a disguised 404.
   ids = { '/api/v1/members/[id]': operator.member.id, '/api/v1/tokens/[id]': adminToken.id, '/api/v1/revisions/[id]': revisionId };
+  const policyId = (await makePolicy(tdb.db, t, 'guard', { live: true })).id;
+  for (const p of ['/api/v1/policies/[id]/versions', '/api/v1/policies/[id]/activate', '/api/v1/policies/[id]/evaluate']) ids[p] = policyId;
+  ids['/api/v1/xdp-policies/[id]/publish'] = (await makeXdpPolicy(tdb.db, t, 'edge')).id;
 });
 
 after(async () => {
@@ -56,6 +64,11 @@ const BODIES: Record<string, unknown> = {
   'POST /api/v1/tokens': { name: 'x' },
   'POST /api/v1/me/tenant': { tenant: 'perm' },
   'POST /api/v1/auth/sign-in': { username: 'vera', password: 'wrong' },
+  'POST /api/v1/xdp-policies': { nodeGroup: 'edge', spec: { interfaces: ['eth0'], rules: [{ kind: 'deny', name: 'bad', cidrs: ['198.18.7.0/24'] }] } },
+  'POST /api/v1/xdp-policies/[id]/publish': { wait: true },
+  'POST /api/v1/policies': { name: 'new-guard', kind: 'admission', modules: [{ file: 'policy.rego', source: 'package proxyshard.admission\n\ndeny contains "no" if false\n' }] },
+  'POST /api/v1/policies/[id]/versions': { modules: [{ file: 'policy.rego', source: 'package proxyshard.admission\n\ndeny contains "no" if false\n' }], activate: true },
+  'POST /api/v1/policies/[id]/activate': { version: 1 },
 };
 
 const key = (r: DiscoveredRoute) => `${r.method} ${r.pattern}`;

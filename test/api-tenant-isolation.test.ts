@@ -3,6 +3,7 @@
  * every object of tenant B, on every object endpoint, and lists never show B's rows. Nothing of B changes.
  */
 import assert from 'node:assert/strict';
+import { recordProxyConnected } from '../server/db/proxy.repo';
 import { after, before, test } from 'node:test';
 import * as auditRoute from '../app/api/v1/audit/route';
 import * as verifyRoute from '../app/api/v1/audit/verify/route';
@@ -13,15 +14,24 @@ import * as routesRoute from '../app/api/v1/routes/route';
 import * as tokenRoute from '../app/api/v1/tokens/[id]/route';
 import * as tokensRoute from '../app/api/v1/tokens/route';
 import { setAppDb } from '../server/app-db';
-import { call, discoverRoutes, makeMember, makeRevision, makeTenant, makeToken, oneRouteGraph, snapshotDatabase, type TestMember } from './support/api';
+import { insertRollout } from '../server/db/rollout.repo';
+import { call, discoverRoutes, makeMember, makePolicy, makeRevision, makeTenant, makeToken, oneRouteGraph, snapshotDatabase, type TestMember } from './support/api';
 import { createTestDatabase, type TestDatabase } from './support/db';
+import * as agentsRoute from '../app/api/v1/agents/route';
+import * as xdpPoliciesRoute from '../app/api/v1/xdp-policies/route';
+import { registerAgent } from '../server/db/agent.repo';
+import { makeXdpPolicy } from './support/api';
 
 let tdb: TestDatabase;
 let adminA: TestMember;
 let viewerA: TestMember;
 let tokenA: string;
 let viewerTokenA: string;
-const b: { tokenId: string; memberId: string; adminMemberId: string; revisionId: string; tenantId: string } = {
+/** Tenant B's XDP policy (group `edge`, desired) and agent; tenant A has the same group name. */
+const bXdp = { policyId: '', agentId: '' };
+const b: { policyId: string; tokenId: string; memberId: string; adminMemberId: string; revisionId: string; tenantId: string; rolloutId: string } = {
+  rolloutId: '',
+  policyId: '',
   tokenId: '',
   memberId: '',
   adminMemberId: '',
@@ -47,6 +57,27 @@ before(async () => {
   b.memberId = operatorB.member.id;
   b.adminMemberId = adminB.member.id;
   b.revisionId = await makeRevision(tdb.db, tenantB, oneRouteGraph('b-secret-route'), { live: true });
+  await recordProxyConnected(tdb.db, { tenantId: tenantB.id, nodeId: 'b-secret-proxy', nodeCluster: 'b', nodeGroup: 'default', metadata: {}, userAgent: 'envoy', replica: 'r' });
+  bXdp.policyId = (await makeXdpPolicy(tdb.db, tenantB, 'edge', { cidrs: ['198.18.66.0/24'], desired: true })).id;
+  await makeXdpPolicy(tdb.db, tenantA, 'edge', { cidrs: ['198.18.11.0/24'] });
+  const hello = { nodeGroup: 'edge', interfaces: [], kernelVersion: '6', xdpModes: ['generic'], agentVersion: 't', protectedCidrs: [], appliedVersion: '' };
+  bXdp.agentId = (await registerAgent(tdb.db, { ...hello, tenantId: tenantB.id, nodeName: 'b-secret-node', sessionId: 's-b' })).id;
+  await registerAgent(tdb.db, { ...hello, tenantId: tenantA.id, nodeName: 'a-node', sessionId: 's-a' });
+  b.policyId = (await makePolicy(tdb.db, tenantB, 'b-secret-policy', { live: true })).id;
+  b.rolloutId = (
+    await insertRollout(tdb.db, {
+      tenantId: tenantB.id,
+      workflowId: `rollout:${tenantB.id}:b-secret-route:${b.revisionId}`,
+      routeName: 'b-secret-route',
+      revisionId: b.revisionId,
+      spec: { route: 'b-secret-route', stableCluster: 'web', canaryCluster: 'web-v2', steps: [{ kind: 'pause' }], ackTimeoutMs: 60_000 },
+      stepsHash: 'x',
+      authors: [],
+      startedById: 'user:b',
+      startedByName: 'b',
+      lastGoodRevisionId: b.revisionId,
+    })
+  ).id;
 });
 
 after(async () => {
@@ -57,6 +88,18 @@ after(async () => {
 /** A valid body for each object endpoint that takes one (so only the tenant check can refuse it). */
 const BODIES: Record<string, unknown> = {
   'PATCH /api/v1/members/[id]': { role: 'viewer' },
+  'POST /api/v1/rollouts/[id]/approve': {},
+  'POST /api/v1/rollouts/[id]/reject': {},
+  'POST /api/v1/rollouts/[id]/pause': {},
+  'POST /api/v1/rollouts/[id]/resume': {},
+  'POST /api/v1/rollouts/[id]/abort': {},
+  'POST /api/v1/rollouts/[id]/promote': {},
+  'POST /api/v1/rollouts/[id]/retry': {},
+  'POST /api/v1/policies/[id]/versions': { modules: [{ file: 'policy.rego', source: 'package proxyshard.admission\n' }], activate: true },
+  'POST /api/v1/policies/[id]/activate': { version: 1 },
+  'POST /api/v1/policies/[id]/evaluate': { input: {} },
+  'POST /api/v1/revisions/[id]/apply': {},
+  'POST /api/v1/revisions/[id]/revert': {},
 };
 
 /** For each object endpoint, which of tenant B's ids to aim at. A new [param] endpoint must be added here. */
@@ -64,6 +107,27 @@ const TARGETS: Record<string, () => Record<string, string>> = {
   '/api/v1/tokens/[id]': () => ({ id: b.tokenId }),
   '/api/v1/members/[id]': () => ({ id: b.memberId }),
   '/api/v1/revisions/[id]': () => ({ id: b.revisionId }),
+  '/api/v1/xdp-policies/[id]/publish': () => ({ id: bXdp.policyId }),
+  '/api/v1/policies/[id]': () => ({ id: b.policyId }),
+  '/api/v1/policies/[id]/versions': () => ({ id: b.policyId }),
+  '/api/v1/policies/[id]/versions/[version]': () => ({ id: b.policyId, version: '1' }),
+  '/api/v1/policies/[id]/activate': () => ({ id: b.policyId }),
+  '/api/v1/policies/[id]/evaluate': () => ({ id: b.policyId }),
+  '/api/v1/policies/[id]/decisions': () => ({ id: b.policyId }),
+  '/api/v1/rollouts/[id]': () => ({ id: b.rolloutId }),
+  '/api/v1/rollouts/[id]/approve': () => ({ id: b.rolloutId }),
+  '/api/v1/rollouts/[id]/reject': () => ({ id: b.rolloutId }),
+  '/api/v1/rollouts/[id]/pause': () => ({ id: b.rolloutId }),
+  '/api/v1/rollouts/[id]/resume': () => ({ id: b.rolloutId }),
+  '/api/v1/rollouts/[id]/abort': () => ({ id: b.rolloutId }),
+  '/api/v1/rollouts/[id]/promote': () => ({ id: b.rolloutId }),
+  '/api/v1/rollouts/[id]/retry': () => ({ id: b.rolloutId }),
+  '/api/v1/revisions/[id]/diff': () => ({ id: b.revisionId }),
+  '/api/v1/revisions/[id]/plan': () => ({ id: b.revisionId }),
+  '/api/v1/revisions/[id]/translate': () => ({ id: b.revisionId }),
+  '/api/v1/revisions/[id]/apply': () => ({ id: b.revisionId }),
+  '/api/v1/revisions/[id]/revert': () => ({ id: b.revisionId }),
+  '/api/v1/proxies/[id]/config-dump': () => ({ id: 'b-secret-proxy' }),
 };
 
 test("every object endpoint answers 404 for tenant B's object, and B is untouched", async () => {
@@ -122,6 +186,23 @@ test("lists show only tenant A's rows", async () => {
   const verify = await call(verifyRoute.POST, { token: tokenA });
   assert.equal(verify.body.ok, true);
   assert.equal(verify.body.entries, aCount);
+});
+
+test("agents and XDP policies: A sees only its own, also under the same node group name", async () => {
+  const agents = await call(agentsRoute.GET, { token: viewerTokenA, query: { nodeGroup: 'edge' } });
+  assert.equal(agents.status, 200);
+  assert.deepEqual(agents.body.agents.map((a: { nodeName: string }) => a.nodeName), ['a-node']);
+  assert.equal(agents.body.agents[0].desiredVersion, null, "B's desired version of `edge` does not leak into A's view");
+  const all = await call(agentsRoute.GET, { token: tokenA });
+  assert.ok(!JSON.stringify(all.body).includes('b-secret-node'));
+
+  const policies = await call(xdpPoliciesRoute.GET, { token: viewerTokenA, query: { nodeGroup: 'edge' } });
+  assert.equal(policies.status, 200);
+  assert.equal(policies.body.policies.length, 1);
+  assert.notEqual(policies.body.policies[0].id, bXdp.policyId);
+  assert.equal(policies.body.policies[0].desired, false);
+  const everything = await call(xdpPoliciesRoute.GET, { token: tokenA });
+  assert.ok(!JSON.stringify(everything.body).includes('198.18.66.0'), "B's rules never show");
 });
 
 test("switching the session to tenant B is not_found for a member of A only", async () => {

@@ -19,8 +19,8 @@ import { freePort } from '../scripts/lib/ports';
 import { envoyBootstrap } from '../workers/envoy/bootstrap';
 import { startEnvoy, type RunningEnvoy } from '../workers/envoy/envoy.process';
 import { extAuthzBootstrapCluster, startExtAuthzServer, type RunningExtAuthzServer } from '../workers/extauthz/extauthz.server';
-import { createOpaCli } from '../workers/opa/opa-cli.adapter';
-import { sha256Hex } from '../workers/opa/wasm-evaluator';
+import { createOpaCli } from '../server/opa/opa-cli.adapter';
+import { sha256Hex } from '../server/opa/wasm-evaluator';
 import { startXdsServer, type RunningXdsServer } from '../workers/xds/xds.server';
 import { createTestDatabase, type TestDatabase } from './support/db';
 

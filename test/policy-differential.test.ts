@@ -11,8 +11,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { REQUEST_ALLOW_ENTRYPOINT } from '../core/policy/conventions';
 import { buildRequestInput, type CheckRequestLike } from '../core/policy/request';
-import { createOpaCli } from '../workers/opa/opa-cli.adapter';
-import { createWasmEvaluator, sha256Hex } from '../workers/opa/wasm-evaluator';
+import { createOpaCli } from '../server/opa/opa-cli.adapter';
+import { createWasmEvaluator, sha256Hex } from '../server/opa/wasm-evaluator';
 
 const POLICY = `package proxyshard.request
 

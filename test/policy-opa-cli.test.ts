@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { describe, it } from 'node:test';
-import { createOpaCli, parseDiagnostics } from '../workers/opa/opa-cli.adapter';
-import { createWasmEvaluator, decodeJwt, hostBuiltinNames, requiredBuiltins, sha256Hex } from '../workers/opa/wasm-evaluator';
+import { createOpaCli, parseDiagnostics } from '../server/opa/opa-cli.adapter';
+import { createWasmEvaluator, decodeJwt, hostBuiltinNames, requiredBuiltins, sha256Hex } from '../server/opa/wasm-evaluator';
 
 const opa = createOpaCli();
 

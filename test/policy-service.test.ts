@@ -15,8 +15,8 @@ import { POLICY_NOTIFY_CHANNEL, type PolicyNotification } from '../server/db/pol
 import { AdmissionDeniedError, evaluateAdmission, requireAdmission } from '../server/services/admission.service';
 import { activatePolicyVersion, createPolicyVersion, getPolicy, type PolicyServiceDeps } from '../server/services/policy.service';
 import { publishRevision } from '../server/services/publish.service';
-import { createOpaCli } from '../workers/opa/opa-cli.adapter';
-import { createWasmEvaluator, hostBuiltinNames, requiredBuiltins, sha256Hex } from '../workers/opa/wasm-evaluator';
+import { createOpaCli } from '../server/opa/opa-cli.adapter';
+import { createWasmEvaluator, hostBuiltinNames, requiredBuiltins, sha256Hex } from '../server/opa/wasm-evaluator';
 import { createTestDatabase, type TestDatabase } from './support/db';
 
 const TLS_GUARDRAIL = `package proxyshard.admission
@@ -266,6 +266,18 @@ describe('policy service and admission', () => {
     assert.equal(back.allowed, true);
     const actions = await auditActions();
     assert.equal(actions.filter((a) => a === 'policy.activate').length, 3);
+  });
+
+  it('publishing a revision with a bound request policy tells ext_authz the tenant', async () => {
+    const g = demoRouteGraph({ listenerPort: 18444, upstreamPorts: [18081], listenerAddress: '127.0.0.1' });
+    g.virtualHosts[0]!.extAuthz = { policy: 'edge' };
+    const id = await storeRevision(g);
+    await publishRevision(db, { tenantId: tenant.id, revisionId: id });
+    const snap = await db.snapshot.findFirstOrThrow({ where: { tenantId: tenant.id, revisionId: id } });
+    const text = JSON.stringify(snap.resources);
+    const contexts = [...text.matchAll(/"context_extensions":(\{[^}]*\})/g)].map((m) => JSON.parse(m[1]!) as Record<string, string>);
+    assert.ok(contexts.length > 0, 'the bound route carries ExtAuthzPerRoute context');
+    for (const c of contexts) assert.deepEqual({ policy: c.policy, tenant: c.tenant }, { policy: 'edge', tenant: 'acme' });
   });
 });
 

@@ -4,34 +4,17 @@
  * unknown policy, a revision the guardrails refuse) are non-retryable ApplicationFailures; anything else
  * (database down) is thrown as is and retried.
  *
- * Also `createPolicyDeps()`: the real OPA CLI adapter and Wasm evaluator wired for the services, for the
- * worker, the web app's route handlers (through a server-side factory the lead provides) and scripts.
+ * The real OPA CLI adapter and Wasm evaluator come from server/opa/policy-deps.ts (createPolicyDeps), which
+ * the web app's route handlers use as well.
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { CreatePolicyVersionInput } from '../contracts/policy.schema';
 import type { AdmissionActor, AdmissionDecision } from '../core/policy/admission';
 import type { AuditActor } from '../server/audit/audit.service';
 import type { Db } from '../server/db/client';
-import type { Env } from '../server/env';
 import { isAppError } from '../server/errors';
 import { admitRevision, type AdmissionDeps } from '../server/services/admission.service';
 import { createPolicyVersion, type CreatePolicyVersionResult, type PolicyServiceDeps } from '../server/services/policy.service';
-import { createOpaCli } from './opa/opa-cli.adapter';
-import { createWasmEvaluator, hostBuiltinNames, requiredBuiltins, sha256Hex } from './opa/wasm-evaluator';
-
-export function createPolicyDeps(env?: Pick<Env, 'OPA_BIN' | 'OPA_TIMEOUT_MS' | 'OPA_TEST_TIMEOUT_MS'>): PolicyServiceDeps & AdmissionDeps {
-  const host = hostBuiltinNames();
-  return {
-    compiler: createOpaCli({
-      ...(env?.OPA_BIN !== undefined ? { binary: env.OPA_BIN } : {}),
-      ...(env !== undefined ? { timeoutMs: env.OPA_TIMEOUT_MS, testTimeoutMs: env.OPA_TEST_TIMEOUT_MS } : {}),
-    }),
-    sha256: sha256Hex,
-    unsupportedBuiltins: async (wasm) => (await requiredBuiltins(wasm)).filter((b) => !host.has(b)),
-    evaluator: createWasmEvaluator(),
-  };
-}
-
 export const PolicyFailureType = {
   invalid: 'PolicyInvalid',
   admissionDenied: 'AdmissionDenied',

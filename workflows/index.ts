@@ -3,3 +3,5 @@
  * updates) are imported by clients from the workflow's own file.
  */
 export { publishRevisionWorkflow } from './publish-revision.workflow';
+export { canaryPromotionWorkflow } from './canary-promotion.workflow';
+export { pushXdpPolicyWorkflow } from './xdp-push.workflow';

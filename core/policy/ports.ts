@@ -1,8 +1,8 @@
 /**
  * Ports of the policy subsystem (STYLE.md "Seams worth keeping"): `PolicyCompiler` is what the policy
- * service needs from OPA's tooling (the real adapter is workers/opa/opa-cli.adapter.ts, which runs the `opa`
+ * service needs from OPA's tooling (the real adapter is server/opa/opa-cli.adapter.ts, which runs the `opa`
  * CLI), `PolicyEvaluator` is what admission and ext_authz need to run a compiled policy (the real one is
- * workers/opa/wasm-evaluator.ts, @open-policy-agent/opa-wasm). Types only: no I/O here.
+ * server/opa/wasm-evaluator.ts, @open-policy-agent/opa-wasm). Types only: no I/O here.
  */
 
 /** One Rego module: a file name (shown in diagnostics) and its source. */

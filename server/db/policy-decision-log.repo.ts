@@ -42,13 +42,17 @@ export async function insertDecisionLogs(db: DbTx, entries: readonly DecisionLog
 export async function listDecisionLogs(
   db: DbTx,
   tenantId: string,
-  q: { policy?: string; allowed?: boolean; before?: bigint; limit: number },
+  q: { policy?: string; policyId?: string; allowed?: boolean; method?: string; route?: string; since?: Date; before?: bigint; limit: number },
 ): Promise<DecisionLogEntry[]> {
   const rows = await db.decisionLog.findMany({
     where: {
       tenantId,
       ...(q.policy !== undefined ? { policyName: q.policy } : {}),
+      ...(q.policyId !== undefined ? { policyId: q.policyId } : {}),
       ...(q.allowed !== undefined ? { allowed: q.allowed } : {}),
+      ...(q.method !== undefined ? { method: q.method } : {}),
+      ...(q.route !== undefined ? { route: q.route } : {}),
+      ...(q.since !== undefined ? { at: { gte: q.since } } : {}),
       ...(q.before !== undefined ? { id: { lt: q.before } } : {}),
     },
     orderBy: { id: 'desc' },

@@ -5,7 +5,7 @@
  */
 import type { PolicyKind } from '../../contracts/policy.schema';
 import type { PolicyDiagnostic, PolicyTestResult, RegoModule } from '../../core/policy/ports';
-import type { DbTx } from './tx';
+import { isUuid, type DbTx } from './tx';
 
 export const POLICY_NOTIFY_CHANNEL = 'proxyshard_policies';
 
@@ -98,6 +98,12 @@ export async function findPolicyByName(db: DbTx, tenantId: string, name: string)
   return db.policy.findUnique({ where: { tenantId_name: { tenantId, name } } });
 }
 
+/** The tenant's policy with this id (null for another tenant's, or a malformed id). */
+export async function findPolicyById(db: DbTx, tenantId: string, id: string): Promise<PolicyRow | null> {
+  if (!isUuid(id)) return null;
+  return db.policy.findFirst({ where: { id, tenantId } });
+}
+
 export async function listPolicies(db: DbTx, tenantId: string, kind?: PolicyKind): Promise<(PolicyRow & { liveVersionNumber: number | null })[]> {
   const rows = await db.policy.findMany({
     where: { tenantId, ...(kind !== undefined ? { kind } : {}) },
@@ -181,6 +187,25 @@ export async function findPolicyVersion(db: DbTx, tenantId: string, policyId: st
   if (row === null) return null;
   const { modules, data, ...rest } = row;
   return { ...toSummary(rest), modules: modules as unknown as RegoModule[], data: data as Record<string, unknown> };
+}
+
+/** A compiled version with its Wasm (for evaluation): `number`, or else the live version, or else the newest compiled. */
+export async function findCompiledPolicyVersion(
+  db: DbTx,
+  tenantId: string,
+  policy: Pick<PolicyRow, 'id' | 'liveVersionId'>,
+  number?: number,
+): Promise<(PolicyVersionSummary & { wasm: Uint8Array | null; data: Record<string, unknown> }) | null> {
+  const where =
+    number !== undefined
+      ? { tenantId, policyId: policy.id, number }
+      : policy.liveVersionId !== null
+        ? { tenantId, policyId: policy.id, id: policy.liveVersionId }
+        : { tenantId, policyId: policy.id, status: 'compiled' as const };
+  const row = await db.policyVersion.findFirst({ where, orderBy: { number: 'desc' }, select: { ...summarySelect, wasm: true, data: true } });
+  if (row === null) return null;
+  const { wasm, data, ...rest } = row;
+  return { ...toSummary(rest), wasm: wasm === null ? null : new Uint8Array(wasm), data: data as Record<string, unknown> };
 }
 
 export async function setLivePolicyVersion(db: DbTx, tenantId: string, policyId: string, versionId: string | null): Promise<void> {

@@ -45,6 +45,7 @@ export class AdmissionDeniedError extends AppError {
       'forbidden',
       `admission policies refused the revision: ${decision.denyReasons.map((r) => `${r.policy}: ${r.message}`).join('; ')}`,
       decision.denyReasons.map((r) => ({ path: `policies.${r.policy}`, message: r.message })),
+      { details: { denyReasons: decision.denyReasons, approvalReasons: decision.approvalReasons, evaluated: decision.evaluated } },
     );
   }
 }

@@ -9,7 +9,7 @@
  * is announced on POLICY_NOTIFY_CHANNEL at commit (ext_authz servers swap without restarting Envoy).
  *
  * The CLI work happens outside the transaction (it may take seconds). OPA tooling and Wasm come in through
- * ports (core/policy/ports.ts); server/ never imports workers/: callers pass workers/opa adapters.
+ * ports (core/policy/ports.ts); the real adapters are in server/opa/ (policy-deps.ts wires them).
  */
 import {
   ActivatePolicyVersionInputSchema,
@@ -49,7 +49,7 @@ export interface PolicyServiceDeps {
   compiler: PolicyCompiler;
   /**
    * Names of the built-ins a compiled module needs from its host that the evaluator does not provide
-   * (workers/opa/wasm-evaluator.ts requiredBuiltins + hostBuiltinNames). Optional: without it, such a
+   * (server/opa/wasm-evaluator.ts requiredBuiltins + hostBuiltinNames). Optional: without it, such a
    * policy fails at evaluation time instead.
    */
   unsupportedBuiltins?: (wasm: Uint8Array) => Promise<string[]>;
@@ -151,22 +151,62 @@ export async function compilePolicy(
   return { status: 'failed', diagnostics: [{ file: '', row: 0, col: 0, code: 'error', message: 'could not determine entrypoints' }], testResults };
 }
 
+export interface CreatePolicyVersionOptions {
+  /**
+   * Store a version that failed (status `failed`, with its diagnostics) — the default, for the editor's
+   * history. With false, a failure throws PolicyCompileError and nothing is written (the REST API).
+   */
+  storeFailed?: boolean;
+  /** Refuse (409) when a policy of that name exists already: POST /api/v1/policies creates, never appends. */
+  mustCreate?: boolean;
+}
+
+/**
+ * The Rego did not pass check, test or build: 400 with one issue per diagnostic, located as
+ * `modules[<index>]:<row>:<col>` (the module's index in the request; row and column 1-based), and the
+ * diagnostics and test results themselves in `details` for editor markers.
+ */
+export class PolicyCompileError extends AppError {
+  constructor(
+    readonly diagnostics: PolicyDiagnostic[],
+    readonly testResults: PolicyTestResult[],
+    modules: readonly RegoModule[],
+  ) {
+    const located = diagnostics.map((d) => ({ ...d, module: modules.findIndex((m) => m.file === d.file) }));
+    super(
+      'bad_request',
+      `the policy does not compile: ${diagnostics
+        .slice(0, 3)
+        .map((d) => `${d.file || '(policy)'}:${d.row}:${d.col}: ${d.message}`)
+        .join('; ')}${diagnostics.length > 3 ? `; and ${diagnostics.length - 3} more` : ''}`,
+      located.map((d) => ({
+        path: d.module === -1 ? 'modules' : `modules[${d.module}]:${d.row}:${d.col}`,
+        message: `${d.file ? `${d.file}:${d.row}:${d.col}: ` : ''}${d.code}: ${d.message}`,
+      })),
+      { details: { diagnostics: located, testResults } },
+    );
+  }
+}
+
 export async function createPolicyVersion(
   db: DbTx,
   deps: PolicyServiceDeps,
   caller: PolicyCaller,
   body: CreatePolicyVersionInput,
+  options: CreatePolicyVersionOptions = {},
 ): Promise<CreatePolicyVersionResult> {
   const parsed = CreatePolicyVersionInputSchema.safeParse(body);
   if (!parsed.success) throw badRequest('invalid policy version', zodIssues(parsed.error));
   const input = parsed.data;
   const existing = await findPolicyByName(db, caller.tenantId, input.name);
+  if (existing !== null && options.mustCreate) throw policyExists(input.name);
   if (existing !== null && existing.kind !== input.kind) {
     throw new AppError('conflict', `policy ${input.name} is a ${existing.kind} policy, not ${input.kind}`, [{ path: 'kind', message: `must be ${existing.kind}` }]);
   }
 
   const data = input.data as Record<string, unknown>;
   const compiled = await compilePolicy(deps, input.kind, input.modules, data);
+  if (compiled.status === 'failed' && options.storeFailed === false) throw new PolicyCompileError(compiled.diagnostics, compiled.testResults, input.modules);
 
   return inTransaction(db, async (tx) => {
     const { policy, created } = await ensurePolicy(tx, {
@@ -175,6 +215,7 @@ export async function createPolicyVersion(
       kind: input.kind,
       ...(input.description !== undefined ? { description: input.description } : {}),
     });
+    if (!created && options.mustCreate) throw policyExists(input.name);
     if (policy.kind !== input.kind) throw conflict(`policy ${input.name} is a ${policy.kind} policy, not ${input.kind}`);
     await lockPolicy(tx, caller.tenantId, policy.id);
     if (created) {
@@ -224,6 +265,9 @@ export async function createPolicyVersion(
     return { policy: fresh, version, activated };
   });
 }
+
+const policyExists = (name: string) =>
+  new AppError('conflict', `a policy named ${name} exists already; add a version to it instead`, [{ path: 'name', message: 'already used in this tenant' }]);
 
 async function makeLive(tx: DbTx, caller: PolicyCaller, policy: PolicyRow, version: PolicyVersionSummary): Promise<void> {
   const previous = policy.liveVersionId;

@@ -13,6 +13,7 @@ import { CompileError, compileSnapshots } from '../../core/xds/compile';
 import { checkSnapshotConsistency, emptyResources, snapshotVersion, type XdsSnapshot } from '../../core/xds/snapshot';
 import { findRevisionToPublish, lockTenantForPublish, markRevisionLive } from '../db/revision-publish.repo';
 import { listLatestSnapshotVersions, notifySnapshotChanged, saveSnapshot } from '../db/snapshot.repo';
+import { findTenantById } from '../db/tenant.repo';
 import { inTransaction, type DbTx } from '../db/tx';
 import { AppError, conflict, notFound } from '../errors';
 import { appendAudit } from '../audit/audit.service';
@@ -59,7 +60,10 @@ export async function publishRevision(db: DbTx, input: PublishRevisionInput): Pr
     }
     let snapshots: XdsSnapshot[];
     try {
-      snapshots = compileSnapshots(validation.graph);
+      // The tenant slug goes into each ext_authz-bound route's context, so the ext_authz server evaluates
+      // this tenant's request policy (policy names are unique per tenant only).
+      const slug = (await findTenantById(tx, input.tenantId))?.slug;
+      snapshots = compileSnapshots(validation.graph, slug !== undefined ? { tenant: slug } : {});
     } catch (err) {
       if (err instanceof CompileError) throw new AppError('bad_request', `revision ${revision.number} cannot be compiled`, err.issues);
       throw err;

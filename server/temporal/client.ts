@@ -2,15 +2,22 @@
  * The Temporal client used by the web server, the CLI and scripts: one cached Connection + Client per
  * address/namespace, and typed starters for ProxyShard workflows.
  */
-import { Client, Connection, WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, WorkflowExecutionAlreadyStartedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import {
   PUBLISH_REVISION_WORKFLOW,
   PUBLISH_STATUS_QUERY,
+  PUSH_XDP_POLICY_WORKFLOW,
   PublishRevisionInputSchema,
+  PushXdpPolicyInputSchema,
+  XDP_PUSH_STATUS_QUERY,
   publishRevisionWorkflowId,
+  pushXdpPolicyWorkflowId,
   type PublishRevisionRequest,
   type PublishRevisionWorkflow,
   type PublishStatus,
+  type PushXdpPolicyRequest,
+  type PushXdpPolicyWorkflow,
+  type XdpPushStatus,
 } from '../../contracts/workflows.schema';
 import { temporalAddress, type Env } from '../env';
 
@@ -89,4 +96,28 @@ export async function startPublishRevision(
 /** The publish workflow's status (publishStatusQuery), latest run. */
 export function getPublishStatus(temporal: ProxyShardTemporal, key: { tenantId: string; revisionId: string }): Promise<PublishStatus> {
   return temporal.client.workflow.getHandle(publishRevisionWorkflowId(key)).query<PublishStatus>(PUBLISH_STATUS_QUERY);
+}
+
+export type PushXdpPolicyHandle = WorkflowHandleWithFirstExecutionRunId<PushXdpPolicyWorkflow>;
+
+/**
+ * Starts pushXdpPolicyWorkflow with id `xdp-push:<tenantId>:<nodeGroup>:<policyId>`. While a push of the same
+ * version runs, its handle is returned (starting twice is safe); after it closed, the push runs again (the
+ * activities are idempotent, and re-publishing an older version is how a group is rolled back). Throws a
+ * ZodError on invalid input.
+ */
+export async function startPushXdpPolicy(temporal: ProxyShardTemporal, request: PushXdpPolicyRequest): Promise<PushXdpPolicyHandle> {
+  const input = PushXdpPolicyInputSchema.parse(request);
+  return temporal.client.workflow.start<PushXdpPolicyWorkflow>(PUSH_XDP_POLICY_WORKFLOW, {
+    taskQueue: temporal.taskQueue,
+    workflowId: pushXdpPolicyWorkflowId(input),
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+  });
+}
+
+/** The XDP push workflow's status (xdpPushStatusQuery), latest run. */
+export function getXdpPushStatus(temporal: ProxyShardTemporal, key: { tenantId: string; nodeGroup: string; policyId: string }): Promise<XdpPushStatus> {
+  return temporal.client.workflow.getHandle(pushXdpPolicyWorkflowId(key)).query<XdpPushStatus>(XDP_PUSH_STATUS_QUERY);
 }

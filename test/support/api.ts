@@ -7,6 +7,9 @@ import { createServer, type Server } from 'node:http';
 import { join, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { RouteGraphSchema, type RouteGraph } from '../../contracts/route-graph.schema';
+import { XdpPolicySpecSchema } from '../../contracts/xdp.schema';
+import { compileXdpPolicy } from '../../core/xdp/compile';
+import { insertXdpPolicyVersion, setDesiredXdpPolicy } from '../../server/db/xdp-policy.repo';
 import { digestJson } from '../../server/audit/canonical-json';
 import { hashPassword } from '../../server/auth/password';
 import type { Role } from '../../server/auth/permissions';
@@ -183,6 +186,12 @@ export async function snapshotDatabase(db: Db): Promise<Record<string, string>> 
     revision: dump(await db.revision.findMany({ orderBy: { id: 'asc' } })),
     snapshot: dump(await db.snapshot.findMany({ orderBy: { id: 'asc' } })),
     proxy: dump(await db.proxy.findMany({ orderBy: { id: 'asc' } })),
+    agent: dump(await db.agent.findMany({ orderBy: { id: 'asc' } })),
+    xdpPolicy: dump(await db.xdpPolicy.findMany({ orderBy: { id: 'asc' } })),
+    xdpGroupState: dump(await db.xdpGroupState.findMany({ orderBy: [{ tenantId: 'asc' }, { nodeGroup: 'asc' }] })),
+    policy: dump(await db.policy.findMany({ orderBy: { id: 'asc' } })),
+    policyVersion: dump(await db.policyVersion.findMany({ orderBy: { id: 'asc' } })),
+    decisionLog: dump(await db.decisionLog.findMany({ orderBy: { id: 'asc' } })),
   };
 }
 
@@ -194,6 +203,48 @@ export function oneRouteGraph(routeName: string, clusters: { cluster: string; we
     routes: [{ name: routeName, match: { prefix: '/' }, action: { kind: 'forward', clusters } }],
     clusters: clusters.map((c) => ({ name: c.cluster, endpoints: [{ address: '127.0.0.1', port: 8080 }] })),
   });
+}
+
+/**
+ * Inserts a policy with one version straight into the tables (no opa): `compiled` versions get a
+ * placeholder Wasm, enough for tests that never evaluate it (permissions, tenant isolation).
+ */
+export async function makePolicy(db: Db, tenant: Tenant, name: string, opts: { kind?: 'admission' | 'request'; live?: boolean } = {}): Promise<{ id: string; versionId: string }> {
+  const policy = await db.policy.create({ data: { tenantId: tenant.id, name, kind: opts.kind ?? 'admission' } });
+  const wasm = Buffer.from('placeholder');
+  const version = await db.policyVersion.create({
+    data: {
+      tenantId: tenant.id,
+      policyId: policy.id,
+      number: 1,
+      modules: [{ file: 'policy.rego', source: `package proxyshard.${opts.kind ?? 'admission'}\n` }],
+      entrypoints: [],
+      status: 'compiled',
+      wasm,
+      wasmSha256: digestJson(wasm.toString('hex')),
+      createdBy: 'test',
+    },
+  });
+  if (opts.live) await db.policy.update({ where: { id: policy.id }, data: { liveVersionId: version.id } });
+  return { id: policy.id, versionId: version.id };
+}
+
+/**
+ * Inserts an XDP policy version (compiled against a placeholder program hash: enough for tests that never
+ * ship it to an agent); `desired` makes it the group's desired version.
+ */
+export async function makeXdpPolicy(
+  db: Db,
+  tenant: Tenant,
+  nodeGroup: string,
+  opts: { cidrs?: string[]; desired?: boolean } = {},
+): Promise<{ id: string; version: string }> {
+  const spec = XdpPolicySpecSchema.parse({ interfaces: ['eth0'], rules: [{ kind: 'deny', name: 'bad', cidrs: opts.cidrs ?? ['198.18.99.0/24'] }] });
+  const compiled = compileXdpPolicy(spec, { programSha256: 'ab'.repeat(32) });
+  if (!compiled.ok) throw new Error(JSON.stringify(compiled.issues));
+  const row = await insertXdpPolicyVersion(db, { tenantId: tenant.id, nodeGroup, spec, bundle: compiled.bundle, createdBy: 'test' });
+  if (opts.desired) await setDesiredXdpPolicy(db, { tenantId: tenant.id, nodeGroup, policyId: row.id, version: row.version });
+  return { id: row.id, version: row.version };
 }
 
 /** Inserts a revision (the revision service of a later issue does this for real); `live` points the tenant at it. */

@@ -1,6 +1,6 @@
 /**
  * The ext_authz gRPC server: `envoy.service.auth.v3.Authorization/Check`, evaluating the tenant's request
- * policies (Rego compiled to Wasm, workers/opa/wasm-evaluator.ts) with an input shaped like the OPA-Envoy
+ * policies (Rego compiled to Wasm, server/opa/wasm-evaluator.ts) with an input shaped like the OPA-Envoy
  * plugin's (core/policy/request.ts).
  *
  * Which policy: the route's ExtAuthzPerRoute context extensions, set by the xDS compiler
@@ -15,6 +15,9 @@
  * Policies are kept loaded; PostgreSQL NOTIFY on `proxyshard_policies` (sent when a version is activated)
  * swaps one at once; after a lost connection everything is reloaded. Decisions are sampled into
  * DecisionLog (credentials redacted), written in batches off the request path.
+ *
+ * Served by a minimal unary gRPC server on node:http2 (grpc-unary.ts, TCP_NODELAY, no per-call framework
+ * overhead); the messages are Envoy's own protos, decoded and encoded with proto-loader's serializers.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -29,9 +32,13 @@ import { buildRequestInput, interpretRequestResult, redactRequestInput, type Che
 import type { Db } from '../../server/db/client';
 import { insertDecisionLogs, type DecisionLogInput } from '../../server/db/policy-decision-log.repo';
 import { findLivePolicy, listAllLiveRequestPolicies, POLICY_NOTIFY_CHANNEL, type LivePolicy, type PolicyNotification } from '../../server/db/policy.repo';
-import { createWasmEvaluator, type WasmEvaluator } from '../opa/wasm-evaluator';
+import { createWasmEvaluator, type WasmEvaluator } from '../../server/opa/wasm-evaluator';
+import { GrpcStatus, GrpcStatusError, startUnaryGrpcServer } from './grpc-unary';
 
 export const EXTAUTHZ_CLUSTER = 'proxyshard-extauthz';
+
+/** The one method served (envoy.service.auth.v3.Authorization/Check). */
+export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
 export interface ExtAuthzServerOptions {
   db: Db;
@@ -186,14 +193,13 @@ export async function startExtAuthzServer(opts: ExtAuthzServerOptions): Promise<
     return candidates.length === 0 ? `policy ${name} has no live version` : `policy ${name} is ambiguous without a tenant`;
   };
 
-  const check: grpc.handleUnaryCall<CheckRequestLike, Record<string, unknown>> = (call, callback) => {
-    const t0 = process.hrtime.bigint();
-    const req = call.request;
+  /** Synchronous: the response (or an INTERNAL status, so Envoy applies the filter's failure mode). */
+  const check = (req: CheckRequestLike): Record<string, unknown> | GrpcStatusError => {
+    const t0 = sampleRate > 0 ? process.hrtime.bigint() : 0n;
     const ctx = req.attributes?.context_extensions ?? {};
     const target = resolve(ctx);
     if (typeof target === 'string') {
-      callback(null, checkResponseOf({ allowed: false, headers: {}, responseHeadersToAdd: {}, requestHeadersToRemove: [], httpStatus: 403, body: `${target}\n` }));
-      return;
+      return checkResponseOf({ allowed: false, headers: {}, responseHeadersToAdd: {}, requestHeadersToRemove: [], httpStatus: 403, body: `${target}\n` });
     }
     const input = buildRequestInput(req);
     let result: unknown;
@@ -203,12 +209,11 @@ export async function startExtAuthzServer(opts: ExtAuthzServerOptions): Promise<
       const message = err instanceof Error ? err.message : String((err as { message?: unknown })?.message ?? err);
       log.warn({ err: message, policy: target.live.name }, 'policy evaluation failed');
       record(target, input, undefined, false, 0, t0, message);
-      callback({ code: grpc.status.INTERNAL, details: `policy ${target.live.name} failed: ${message}` });
-      return;
+      return new GrpcStatusError(GrpcStatus.INTERNAL, `policy ${target.live.name} failed: ${message}`);
     }
     const decision = interpretRequestResult(result);
-    callback(null, checkResponseOf(decision));
     record(target, input, result, decision.allowed, decision.allowed ? 200 : decision.httpStatus, t0);
+    return checkResponseOf(decision);
   };
 
   const record = (target: Loaded, input: ReturnType<typeof buildRequestInput>, result: unknown, allowed: boolean, httpStatus: number, t0: bigint, error?: string) => {
@@ -272,11 +277,20 @@ export async function startExtAuthzServer(opts: ExtAuthzServerOptions): Promise<
   await listen();
   await reload();
 
-  const server = new grpc.Server();
-  server.addService(authorizationService(), { Check: check });
-  const port = await new Promise<number>((res, rej) =>
-    server.bindAsync(`${opts.host ?? '127.0.0.1'}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? rej(err) : res(p))),
-  );
+  const Check = authorizationService().Check!;
+  const server = await startUnaryGrpcServer({
+    host: opts.host ?? '127.0.0.1',
+    port: opts.port,
+    methods: {
+      [CHECK_PATH]: {
+        deserialize: (bytes: Buffer) => Check.requestDeserialize(bytes) as CheckRequestLike,
+        serialize: (response: Record<string, unknown>) => Check.responseSerialize(response),
+        handle: check,
+      },
+    },
+    onInternalError: (err, path) => log.error({ err, path }, 'ext_authz call failed'),
+  });
+  const port = server.port;
   log.info({ port, policies: byKey.size }, 'ext_authz server listening');
 
   let stopped: Promise<void> | undefined;
@@ -290,16 +304,7 @@ export async function startExtAuthzServer(opts: ExtAuthzServerOptions): Promise<
         closed = true;
         if (reconnectTimer) clearTimeout(reconnectTimer);
         clearInterval(flushTimer);
-        await new Promise<void>((res) => {
-          const timer = setTimeout(() => {
-            server.forceShutdown();
-            res();
-          }, 2000);
-          server.tryShutdown(() => {
-            clearTimeout(timer);
-            res();
-          });
-        });
+        await server.close(2000);
         const c = listener;
         listener = undefined;
         await c?.end().catch(() => {});

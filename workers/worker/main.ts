@@ -15,6 +15,12 @@ import { createDb } from '../../server/db/client';
 import { getEnv, temporalAddress, type Env } from '../../server/env';
 import { publishRevision } from '../../server/services/publish.service';
 import { createPublishActivities } from '../publish.activities';
+import { createPolicyDeps } from '../../server/opa/policy-deps';
+import { createPolicyActivities } from '../policy.activities';
+import { listProxyAdminUrls } from '../../server/db/rollout.repo';
+import { createEnvoyStatsAdapter } from '../envoy/envoy-stats.adapter';
+import { createRolloutActivities } from '../rollout.activities';
+import { createXdpActivities } from '../xdp.activities';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics';
 
 const CONNECT_RETRY_MS = 60_000;
@@ -125,7 +131,18 @@ async function main(): Promise<number> {
     const address = temporalAddress(env);
     connection = await connectWithRetry(address, log, () => stopping);
     if (!connection) return 0;
-    const activities = createPublishActivities({ db, publishRevision, appendAudit });
+    const activities = {
+      ...createPublishActivities({ db, publishRevision, appendAudit }),
+      ...createXdpActivities({ db }),
+      ...createRolloutActivities({
+        db,
+        publishRevision,
+        appendAudit,
+        metrics: createEnvoyStatsAdapter({ listAdmins: (tenantId, nodeGroups) => listProxyAdminUrls(db, tenantId, nodeGroups) }),
+      }),
+      // compilePolicyVersion, evaluateRevisionAdmission (opa CLI + Wasm evaluator from server/opa).
+      ...createPolicyActivities({ db, policy: createPolicyDeps(env) }),
+    };
     worker = await Worker.create({
       connection,
       namespace: env.TEMPORAL_NAMESPACE,

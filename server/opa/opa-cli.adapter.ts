@@ -31,6 +31,12 @@ export interface OpaCliOptions {
   testTimeoutMs?: number;
   /** Largest accepted stdout/stderr per call, bytes; default 16 MiB. */
   maxOutputBytes?: number;
+  /**
+   * `opa` processes run at once by this adapter; further calls wait their turn (the wait counts against
+   * nothing: the deadline starts when the process starts). Default 4, so a burst of editor requests cannot
+   * fork without bound.
+   */
+  maxConcurrent?: number;
 }
 
 export interface ProcessResult {
@@ -52,9 +58,12 @@ export function createOpaCli(opts: OpaCliOptions = {}): PolicyCompiler & {
   const maxOutput = opts.maxOutputBytes ?? 16 * 1024 * 1024;
   let binaryPromise: Promise<string> | undefined;
   const binary = () => (binaryPromise ??= opts.binary !== undefined ? Promise.resolve(opts.binary) : resolveBinary('opa', { install: true }));
+  const slots = createLimiter(opts.maxConcurrent ?? 4);
 
-  const run = async (args: readonly string[], cwd: string, deadlineMs = timeoutMs): Promise<ProcessResult> =>
-    runProcess(await binary(), args, { cwd, timeoutMs: deadlineMs, maxOutputBytes: maxOutput });
+  const run = async (args: readonly string[], cwd: string, deadlineMs = timeoutMs): Promise<ProcessResult> => {
+    const bin = await binary();
+    return slots(() => runProcess(bin, args, { cwd, timeoutMs: deadlineMs, maxOutputBytes: maxOutput }));
+  };
 
   const timeoutDiagnostic = (what: string, ms: number): PolicyDiagnostic[] => [
     { file: '', row: 0, col: 0, code: TIMEOUT_CODE, message: `opa ${what} did not finish within ${ms} ms` },
@@ -238,6 +247,24 @@ export function readTarEntry(tar: Uint8Array, name: string): Uint8Array | undefi
 }
 
 // -------------------------------------------------------------------------------------------- processes
+
+/** Runs at most `max` tasks at once, the others in arrival order. */
+export function createLimiter(max: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    // A finished task hands its slot straight to the next waiter, so `running` never exceeds `max`.
+    if (running >= max) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running += 1;
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running -= 1;
+    }
+  };
+}
 
 export function runProcess(
   binary: string,

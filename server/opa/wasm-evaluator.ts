@@ -10,8 +10,6 @@
  * policy using a built-in nothing implements can be refused when it is created, not when a request arrives.
  */
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import type { CompiledPolicyRef, PolicyEvaluator } from '../../core/policy/ports';
 
@@ -116,17 +114,15 @@ export async function requiredBuiltins(wasm: Uint8Array): Promise<string[]> {
   return Object.keys(parsed).sort();
 }
 
-let jsBuiltinNames: Set<string> | undefined;
+/**
+ * The built-ins opa-wasm 1.10 implements in JavaScript (its src/builtins table). The package's `exports`
+ * hide that file, and resolving it by path breaks once Next.js bundles this module for route handlers, so the
+ * names are listed here; wasm-evaluator.test.ts compares the list with the installed package, so an upgrade
+ * that changes the table fails that test instead of silently refusing (or admitting) policies.
+ */
+export const OPA_WASM_JS_BUILTINS: readonly string[] = ['json.is_valid', 'regex.split', 'sprintf', 'yaml.is_valid', 'yaml.marshal', 'yaml.unmarshal'];
 
 /** Built-ins the evaluator can run that the Wasm module itself does not implement. */
 export function hostBuiltinNames(): Set<string> {
-  if (jsBuiltinNames === undefined) {
-    // opa-wasm's JS built-ins (src/builtins) are not exported by name; its package `exports` hides the
-    // file, so it is required by absolute path next to the package's main module.
-    const require = createRequire(import.meta.url);
-    const main = require.resolve('@open-policy-agent/opa-wasm');
-    const table = require(path.join(path.dirname(main), 'builtins', 'index.js')) as Record<string, unknown>;
-    jsBuiltinNames = new Set([...Object.keys(table), ...Object.keys(CUSTOM_BUILTINS)]);
-  }
-  return jsBuiltinNames;
+  return new Set([...OPA_WASM_JS_BUILTINS, ...Object.keys(CUSTOM_BUILTINS)]);
 }

@@ -1,0 +1,100 @@
+/**
+ * Admission in the apply path (server/services/revision.service.ts applyRevision), with real PostgreSQL and
+ * the real opa CLI + opa-wasm: a guardrail's deny refuses the apply with 403 and the policy's reasons before
+ * any workflow starts (nothing changes live); require_approval reasons come back with the started apply.
+ * Temporal is a recording stand-in here: what matters is whether a publish was started at all.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { RouteGraph } from '../contracts/route-graph.schema';
+import { createPolicyDeps } from '../server/opa/policy-deps';
+import { AdmissionDeniedError } from '../server/services/admission.service';
+import { createPolicyVersion } from '../server/services/policy.service';
+import { applyRevision, createRevision, type RevisionCaller } from '../server/services/revision.service';
+import type { ProxyShardTemporal } from '../server/temporal/client';
+import { makeRevision, makeTenant, oneRouteGraph } from './support/api';
+import { createTestDatabase, type TestDatabase } from './support/db';
+
+const GUARDRAIL = `package proxyshard.admission
+
+deny contains msg if {
+	some l in input.revision.listeners
+	l.port < 1024
+	msg := sprintf("listener %s: port %d is privileged", [l.name, l.port])
+}
+
+require_approval contains msg if {
+	some name in input.diff.clusters.removed
+	msg := sprintf("removing cluster %s needs an approval", [name])
+}
+`;
+
+let tdb: TestDatabase;
+let caller: RevisionCaller;
+const deps = createPolicyDeps();
+const starts: { workflowId: string }[] = [];
+const temporal = {
+  taskQueue: 'test',
+  connection: {},
+  client: {
+    workflow: {
+      start: async (_workflow: string, opts: { workflowId: string }) => {
+        starts.push(opts);
+        return { workflowId: opts.workflowId, describe: async () => ({ runId: `run-${starts.length}` }) };
+      },
+    },
+  },
+} as unknown as ProxyShardTemporal;
+
+function graph(port: number, clusters: string[]): RouteGraph {
+  const g = oneRouteGraph('r', clusters.map((cluster) => ({ cluster, weight: 1 })));
+  g.listeners[0]!.port = port;
+  return g;
+}
+
+describe('admission when a revision is applied', () => {
+  before(async () => {
+    tdb = await createTestDatabase();
+    const tenant = await makeTenant(tdb.db, 'adm');
+    caller = { tenantId: tenant.id, actor: { type: 'user', id: 'u-1', name: 'alice' } };
+    await makeRevision(tdb.db, tenant, graph(10000, ['a', 'b']), { live: true });
+    const v = await createPolicyVersion(tdb.db, deps, caller, { name: 'guard', kind: 'admission', modules: [{ file: 'guard.rego', source: GUARDRAIL }], activate: true });
+    assert.equal(v.version.status, 'compiled', JSON.stringify(v.version.diagnostics));
+  });
+
+  after(async () => {
+    await tdb?.drop();
+  });
+
+  it('a deny refuses the apply with 403 and the reasons; no workflow starts, nothing changes live', async () => {
+    const liveBefore = (await tdb.db.tenant.findUniqueOrThrow({ where: { id: caller.tenantId } })).liveRevisionId;
+    const rev = await createRevision(tdb.db, caller, { graph: graph(80, ['a', 'b']), message: 'privileged port' });
+    const err = await applyRevision(tdb.db, caller, rev.id, {}, { temporal, admission: deps }).then(
+      () => assert.fail('applied'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof AdmissionDeniedError, String(err));
+    assert.equal(err.status, 403);
+    assert.deepEqual(err.issues, [{ path: 'policies.guard', message: 'listener main: port 80 is privileged' }]);
+    assert.deepEqual(err.details?.denyReasons, [{ policy: 'guard', message: 'listener main: port 80 is privileged' }]);
+    assert.equal(starts.length, 0, 'no publish was started');
+    assert.equal((await tdb.db.tenant.findUniqueOrThrow({ where: { id: caller.tenantId } })).liveRevisionId, liveBefore);
+    const actions = (await tdb.db.auditEntry.findMany({ where: { tenantId: caller.tenantId, targetId: rev.id }, orderBy: { seq: 'asc' } })).map((e) => e.action);
+    assert.deepEqual(actions, ['revision.create', 'revision.admission'], 'the refusal is audited; there is no revision.apply');
+  });
+
+  it('an allowed revision starts the publish and carries the approval reasons', async () => {
+    const rev = await createRevision(tdb.db, caller, { graph: graph(10000, ['a']), message: 'drop cluster b' });
+    const applied = await applyRevision(tdb.db, caller, rev.id, {}, { temporal, admission: deps });
+    assert.equal(starts.length, 1);
+    assert.equal(applied.workflowId, starts[0]!.workflowId);
+    assert.deepEqual(applied.admission, {
+      needsApproval: true,
+      approvalReasons: [{ policy: 'guard', message: 'removing cluster b needs an approval' }],
+      evaluated: [{ policy: 'guard', versionId: applied.admission.evaluated[0]!.versionId }],
+    });
+    const audit = await tdb.db.auditEntry.findFirstOrThrow({ where: { tenantId: caller.tenantId, targetId: rev.id, action: 'revision.admission' } });
+    assert.equal((audit.details as { allowed: boolean; needsApproval: boolean }).allowed, true);
+    assert.equal((audit.details as { needsApproval: boolean }).needsApproval, true);
+  });
+});
