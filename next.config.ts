@@ -4,10 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { getEnv } from './server/env';
 
 const root = dirname(fileURLToPath(import.meta.url));
+const distDir = getEnv().NEXT_DIST_DIR;
 
 const config: NextConfig = {
-  // Separate build folders let tests run their own `next dev` beside a developer's (Next allows one per folder).
-  distDir: getEnv().NEXT_DIST_DIR,
+  // Tests use `.next/test`, so their `next dev` runs beside a developer's (Next allows one per folder). Next
+  // lists each build folder's type paths in tsconfig.json; both folders are listed there already.
+  distDir,
   // The repository is the root (there may be other lockfiles further up).
   turbopack: { root },
   outputFileTracingRoot: root,

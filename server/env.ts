@@ -76,7 +76,7 @@ export const EnvSchema = z.object({
     .default('false')
     .transform((v) => v === 'true' || v === '1'),
   SESSION_TTL_HOURS: z.coerce.number().positive().default(12),
-  /** Next.js build folder, relative to the repository (one `next dev` may run per folder). */
+  /** Next.js build folder, relative to the repository (one `next dev` may run per folder; tests use .next/test). */
   NEXT_DIST_DIR: z
     .string()
     .regex(/^\.next(\/[\w.-]+)*$/, 'must be .next or a folder below it')

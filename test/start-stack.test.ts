@@ -17,8 +17,8 @@ import { repoRoot } from '../server/env';
 import { freePort } from '../scripts/lib/ports';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'ps-start-'));
-// Its own Next.js build folder, so a developer's `next dev` in this checkout does not block the test's.
-const nextDistDir = `.next/test-start-${process.pid}`;
+// The tests' Next.js build folder, so a developer's `next dev` in this checkout does not block the test's.
+const nextDistDir = '.next/test';
 let running: ChildProcess | undefined;
 
 after(async () => {
@@ -27,7 +27,6 @@ after(async () => {
     await new Promise((r) => running?.once('exit', r));
   }
   rmSync(dataDir, { recursive: true, force: true });
-  rmSync(join(repoRoot, nextDistDir), { recursive: true, force: true });
 });
 
 async function ports() {
