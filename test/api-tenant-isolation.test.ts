@@ -88,6 +88,7 @@ after(async () => {
 /** A valid body for each object endpoint that takes one (so only the tenant check can refuse it). */
 const BODIES: Record<string, unknown> = {
   'PATCH /api/v1/members/[id]': { role: 'viewer' },
+  'POST /api/v1/xdp-policies/[id]/publish': {},
   'POST /api/v1/rollouts/[id]/approve': {},
   'POST /api/v1/rollouts/[id]/reject': {},
   'POST /api/v1/rollouts/[id]/pause': {},
