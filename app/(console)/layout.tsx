@@ -12,7 +12,12 @@ export default async function ConsoleLayout({ children }: { children: ReactNode 
   const me = await describeMe(getAppDb(), principal);
   const links = [
     { href: '/', label: 'Routes' },
+    { href: '/graph', label: 'Graph editor' },
     { href: '/revisions', label: 'Revisions' },
+    { href: '/policies', label: 'Policies' },
+    { href: '/rollouts', label: 'Rollouts' },
+    { href: '/approvals', label: 'Approvals' },
+    { href: '/fleet', label: 'Fleet' },
     { href: '/audit', label: 'Audit' },
     { href: '/tokens', label: 'Tokens' },
     ...(can(principal.role, 'members.read') ? [{ href: '/members', label: 'Members' }] : []),

@@ -18,7 +18,9 @@ export default async function RevisionsPage({ searchParams }: { searchParams: Pr
       <h1>Revisions</h1>
       <p className="subtitle">Every version of the route graph of {principal.tenant.name}, newest first.</p>
       {revisions.length === 0 ? (
-        <p className="muted">No revisions yet.</p>
+        <p className="muted">
+          No revisions yet. Build a route graph in the <Link href="/graph">Graph editor</Link> and save it as a revision.
+        </p>
       ) : (
         <div className="table-wrap">
           <table>
@@ -29,6 +31,7 @@ export default async function RevisionsPage({ searchParams }: { searchParams: Pr
                 <th scope="col">Message</th>
                 <th scope="col">Created</th>
                 <th scope="col">By</th>
+                <th scope="col">Diff</th>
               </tr>
             </thead>
             <tbody>
@@ -43,6 +46,11 @@ export default async function RevisionsPage({ searchParams }: { searchParams: Pr
                   <td>{r.message || <span className="muted">—</span>}</td>
                   <td>{formatTime(r.createdAt)}</td>
                   <td className="mono">{r.createdById}</td>
+                  <td>
+                    <Link href={`/revisions/${r.id}/diff`} aria-label={`Diff of revision ${r.number}`}>
+                      diff
+                    </Link>
+                  </td>
                 </tr>
               ))}
             </tbody>

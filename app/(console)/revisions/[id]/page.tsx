@@ -32,6 +32,14 @@ export default async function RevisionPage({ params }: { params: Promise<{ id: s
       <p className="subtitle">
         {revision.message || 'No message'} · created {formatTime(revision.createdAt)} by <span className="mono">{revision.createdById}</span>
       </p>
+      <p className="btn-group">
+        <Link className="button" href={`/revisions/${revision.id}/diff`}>
+          Visual diff{revision.live ? '' : ' and apply'}
+        </Link>
+        <Link className="button secondary" href={`/graph?revision=${revision.id}`}>
+          Open in the graph editor
+        </Link>
+      </p>
       <div className="card">
         <p>
           {g.listeners.length} listeners · {g.virtualHosts.length} virtual hosts · {g.routes.length} routes · {g.clusters.length} clusters ·{' '}

@@ -1,0 +1,53 @@
+'use client';
+
+import { Handle, Position, type Node, type NodeProps } from '@xyflow/react';
+import { memo } from 'react';
+import { KIND_LABEL, type GraphKind } from '../../_lib/route-graph-model';
+
+export interface GraphNodeData extends Record<string, unknown> {
+  kind: GraphKind;
+  name: string;
+  detail: string;
+  /** Validation issues about this object. */
+  issues: number;
+  /** Search: matches (true), does not match while searching (false), no search (undefined). */
+  match?: boolean;
+  /** Visual diff: how the object changed. */
+  change?: 'added' | 'removed' | 'changed' | 'same';
+}
+
+export type GraphFlowNode = Node<GraphNodeData, 'graph'>;
+
+const HAS_TARGET: Record<GraphKind, boolean> = { nodeGroup: false, listener: true, virtualHost: true, route: true, cluster: true, endpoint: true, policy: true };
+const HAS_SOURCE: Record<GraphKind, boolean> = { nodeGroup: true, listener: true, virtualHost: true, route: true, cluster: true, endpoint: false, policy: false };
+
+/** One object of the route graph. Memoised: React Flow re-renders it only when its data or selection changes. */
+function GraphNodeView({ data, selected }: NodeProps<GraphFlowNode>) {
+  const cls = ['gnode', `gnode-${data.kind}`];
+  if (selected) cls.push('selected');
+  if (data.issues > 0) cls.push('has-issues');
+  if (data.match === false) cls.push('dim');
+  if (data.match === true) cls.push('match');
+  if (data.change && data.change !== 'same') cls.push(`diff-${data.change}`);
+  return (
+    <div className={cls.join(' ')} title={`${KIND_LABEL[data.kind]} ${data.name}`}>
+      {HAS_TARGET[data.kind] && <Handle type="target" position={Position.Left} aria-label={`connect into ${data.name}`} />}
+      <div className="gnode-kind">
+        {KIND_LABEL[data.kind]}
+        {data.issues > 0 && (
+          <span className="gnode-issues" aria-label={`${data.issues} validation issue${data.issues === 1 ? '' : 's'}`}>
+            {' '}
+            ⚠ {data.issues}
+          </span>
+        )}
+        {data.change && data.change !== 'same' && <span className="gnode-change"> {data.change}</span>}
+      </div>
+      <div className="gnode-name">{data.name}</div>
+      <div className="gnode-detail">{data.detail}</div>
+      {HAS_SOURCE[data.kind] && <Handle type="source" position={Position.Right} aria-label={`connect from ${data.name}`} />}
+    </div>
+  );
+}
+
+export const GraphNode = memo(GraphNodeView);
+export const nodeTypes = { graph: GraphNode };

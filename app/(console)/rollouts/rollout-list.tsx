@@ -1,0 +1,66 @@
+'use client';
+
+import Link from 'next/link';
+import { API, describeConsoleFailure } from '../../_lib/console-api';
+import { formatTime } from '../../_lib/format';
+import { usePoll } from '../../_lib/use-poll';
+import { phaseClass, type RolloutItem } from './rollout-types';
+
+export function RolloutList({ onlyAwaitingApproval = false }: { onlyAwaitingApproval?: boolean }) {
+  const { result } = usePoll<{ rollouts: RolloutItem[] }>(`${API.rollouts}?limit=100`);
+  if (!result) return <p className="muted">Loading…</p>;
+  if (!result.ok) return <p className={result.missing ? 'muted' : 'error'}>{describeConsoleFailure(result, 'Rollouts', 'GET /api/v1/rollouts')}</p>;
+  const rows = onlyAwaitingApproval ? result.data.rollouts.filter((r) => r.pauseReason === 'AwaitingApproval' && r.phase === 'Paused') : result.data.rollouts;
+  if (rows.length === 0) {
+    return (
+      <p className="muted">
+        {onlyAwaitingApproval
+          ? 'Nothing is waiting for an approval.'
+          : 'No rollouts yet. Save a revision in the Graph editor, open its diff, and choose “apply as a canary rollout”.'}
+      </p>
+    );
+  }
+  return (
+    <div className="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Route</th>
+            <th scope="col">Phase</th>
+            <th scope="col">Step</th>
+            <th scope="col">Canary weight</th>
+            <th scope="col">Started</th>
+            <th scope="col">By</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr key={r.id}>
+              <td>
+                <Link href={`/rollouts/${r.id}`}>{r.route}</Link>
+                <div className="muted small mono">
+                  {r.spec.stableCluster} → {r.spec.canaryCluster}
+                </div>
+              </td>
+              <td>
+                <span className={`badge ${phaseClass(r.phase)}`}>{r.phase}</span>
+                {r.pauseReason && <div className="small muted">{r.pauseReason}</div>}
+              </td>
+              <td>
+                {Math.min(r.currentStepIndex + 1, r.steps)} / {r.steps}
+              </td>
+              <td style={{ minWidth: '8rem' }}>
+                <div className="progress" role="progressbar" aria-valuenow={r.canaryWeight} aria-valuemin={0} aria-valuemax={100} aria-label={`Canary weight of ${r.route}`}>
+                  <span style={{ width: `${r.canaryWeight}%` }} />
+                </div>
+                <span className="small">{r.canaryWeight}%</span>
+              </td>
+              <td>{formatTime(r.createdAt)}</td>
+              <td>{r.startedBy.name}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

@@ -1,0 +1,358 @@
+/**
+ * The console in a real browser (Debian's Chromium via playwright-core) against the whole stack started by
+ * scripts/start.ts on free ports (PostgreSQL, Temporal, xds, ext_authz, worker, web, demo upstreams, Envoy).
+ *
+ *   - sign in through the form;
+ *   - build listener → virtual host → route → two clusters with endpoints by clicking in the graph editor
+ *     (toolbar buttons, click-to-connect handles, side panel fields), see it validate;
+ *   - save it as a revision, apply it, a request through Envoy reaches it; set the weights to 0/100, see the
+ *     visual diff, apply, traffic moves (needs POST /api/v1/revisions and …/apply: when the server has not got
+ *     them, the test asserts the editor says so and skips the traffic steps, naming the missing endpoint);
+ *   - Rego: a syntax error puts a marker on the right line, fixing it clears it, the tests pass, the policy is
+ *     created; binding it (a new revision) and a denied request through Envoy need the same endpoints;
+ *   - every main screen is screenshotted under test-results/e2e/; every request the browser makes is
+ *     recorded and the run fails if any goes to a host other than the local ones.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { repoRoot } from '../../server/env';
+import { freePort } from '../../scripts/lib/ports';
+import { openBrowser, signInThroughForm, type BrowserSession } from './browser';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'ps-e2e-'));
+let stack: ChildProcess | undefined;
+let output = '';
+let env: Record<string, string> = {};
+let web = '';
+let envoy = '';
+let password = '';
+let session: BrowserSession;
+const missing: string[] = [];
+
+async function freePorts(): Promise<Record<string, string>> {
+  const names = ['PG_PORT', 'WEB_PORT', 'XDS_PORT', 'XDS_HTTP_PORT', 'WORKER_HTTP_PORT', 'EXTAUTHZ_PORT', 'ENVOY_LISTENER_PORT', 'ENVOY_ADMIN_PORT', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT'];
+  const out: Record<string, string> = {};
+  for (const n of names) out[n] = String(await freePort());
+  out.DEMO_UPSTREAM_PORTS = `${await freePort()},${await freePort()}`;
+  return out;
+}
+
+before(async () => {
+  env = await freePorts();
+  web = `http://127.0.0.1:${env.WEB_PORT}`;
+  envoy = `http://127.0.0.1:${env.ENVOY_LISTENER_PORT}`;
+  stack = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts/start.ts')], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env, PROXYSHARD_DATA_DIR: dataDir, DATABASE_URL: '', TEMPORAL_ADDRESS: '', NODE_ENV: 'development', NEXT_TELEMETRY_DISABLED: '1', EXTAUTHZ_DECISION_LOG_SAMPLE_RATE: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  stack.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  stack.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`stack not up after 300 s:\n${output.slice(-4000)}`)), 300_000);
+    const check = setInterval(() => {
+      if (output.includes('ProxyShard is up.')) {
+        clearTimeout(timer);
+        clearInterval(check);
+        resolve();
+      }
+    }, 200);
+    stack?.once('exit', (code) => {
+      clearTimeout(timer);
+      clearInterval(check);
+      reject(new Error(`start exited with ${code}:\n${output.slice(-4000)}`));
+    });
+  });
+  password = /admin password \(shown once, store it now\): (\S+)/.exec(output)?.[1] ?? '';
+  assert.ok(password, 'the first start prints the admin password');
+  session = await openBrowser();
+  session.page.setDefaultTimeout(60_000);
+  session.page.setDefaultNavigationTimeout(240_000); // next dev compiles each page on first visit
+});
+
+after(async () => {
+  await session?.close();
+  mkdirSync(join(repoRoot, 'test-results/e2e'), { recursive: true });
+  writeFileSync(join(repoRoot, 'test-results/e2e/stack.log'), output);
+  if (stack && stack.exitCode === null) {
+    stack.kill('SIGINT');
+    await new Promise((r) => stack?.once('exit', r));
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+  if (missing.length) console.log(`# e2e: endpoints missing on this server, steps skipped: ${[...new Set(missing)].join(', ')}`);
+});
+
+/** GET with node:http (fetch cannot set Host, which picks the virtual host). */
+function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'GET', headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+
+/** Polls until `fn` returns a truthy value (or fails with the last value). */
+async function eventually<T>(fn: () => Promise<T>, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(last)} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+const node = (page: Page, id: string) => page.locator(`.react-flow__node[data-id="${id}"]`);
+
+/** Click-to-connect: the source node's right handle, then the target node's left handle. */
+async function connectNodes(page: Page, source: string, target: string): Promise<void> {
+  await node(page, source).locator('.react-flow__handle.source').click();
+  await node(page, target).locator('.react-flow__handle.target').click();
+  await page.getByRole('status').filter({ hasText: 'Connected' }).first().waitFor();
+}
+
+async function fitView(page: Page): Promise<void> {
+  await page.locator('.react-flow__controls-fitview').click();
+  await page.waitForTimeout(300);
+}
+
+async function setField(page: Page, label: string | RegExp, value: string): Promise<void> {
+  const input = page.locator('.inspector').getByLabel(label, { exact: typeof label === 'string' });
+  await input.fill(value);
+  await input.press('Enter');
+}
+
+test('sign in and see every main screen', { timeout: 900_000 }, async () => {
+  const { page } = session;
+  await page.goto(`${web}/sign-in`);
+  await session.screenshot('01-sign-in');
+  await signInThroughForm(page, web, 'admin', password);
+  await page.getByRole('heading', { name: 'Routes' }).waitFor();
+  await session.screenshot('02-routes');
+  for (const [path, heading, shot] of [
+    ['/revisions', 'Revisions', '03-revisions'],
+    ['/rollouts', 'Rollouts', '04-rollouts'],
+    ['/approvals', 'Approvals', '05-approvals'],
+    ['/fleet', 'Fleet', '06-fleet'],
+    ['/audit', 'Audit log', '07-audit'],
+  ] as const) {
+    await page.goto(`${web}${path}`);
+    await page.getByRole('heading', { name: heading, exact: true }).waitFor();
+    await page.waitForTimeout(1500); // live data arrives within a second
+    await session.screenshot(shot);
+  }
+  // The fleet page shows agents (API present) and says clearly when proxy status is not available.
+  await page.goto(`${web}/fleet`);
+  await page.getByText(/No agent has registered|XDP agents/).first().waitFor();
+});
+
+test('graph editor: build a route by clicking, validate, save, apply, move traffic', { timeout: 900_000 }, async (t) => {
+  const { page } = session;
+  await page.goto(`${web}/graph`);
+  await node(page, 'r:demo-root').waitFor();
+  await session.screenshot('08-graph-live');
+
+  for (const label of ['+ Listener', '+ Virtual host', '+ Route', '+ Cluster', '+ Cluster']) {
+    await page.getByRole('button', { name: label, exact: true }).click();
+  }
+  await fitView(page);
+  for (const id of ['l:listener', 'vh:vhost', 'r:route', 'c:cluster', 'c:cluster-2']) await node(page, id).waitFor();
+
+  // Endpoints: select each cluster, add an endpoint, point it at a demo upstream.
+  const [up1, up2] = env.DEMO_UPSTREAM_PORTS!.split(',');
+  for (const [cluster, port] of [
+    ['cluster', up1!],
+    ['cluster-2', up2!],
+  ] as const) {
+    await node(page, `c:${cluster}`).click();
+    await page.getByRole('button', { name: '+ Endpoint', exact: true }).first().click();
+    await page.locator('.inspector').getByText(`Endpoint 1 of cluster ${cluster}`).waitFor();
+    await page.locator('.inspector').getByLabel('Port', { exact: true }).fill(port);
+  }
+  await fitView(page);
+
+  await connectNodes(page, 'ng:default', 'l:listener');
+  await connectNodes(page, 'l:listener', 'vh:vhost');
+  await connectNodes(page, 'vh:vhost', 'r:route');
+  await connectNodes(page, 'r:route', 'c:cluster');
+  await connectNodes(page, 'r:route', 'c:cluster-2');
+
+  // Listener on a free port; virtual host for its own domain; route under /app.
+  const listenerPort = String(await freePort());
+  await node(page, 'l:listener').click();
+  await page.locator('.inspector').getByLabel('Port', { exact: true }).fill(listenerPort);
+  await node(page, 'vh:vhost').click();
+  await setField(page, 'Domains (comma-separated)', 'app.test');
+  await node(page, 'r:route').click();
+  // Weights as drawn: first cluster 100, second 0 → set 50/50 by typing.
+  await page.locator('.inspector').getByLabel('Weight of cluster', { exact: true }).fill('50');
+  await page.locator('.inspector').getByLabel('Weight of cluster-2', { exact: true }).fill('50');
+  await page.getByText('✓ Valid route graph').waitFor();
+  await session.screenshot('09-graph-built');
+
+  // Undo/redo (keyboard, focus on the canvas): the last edit was cluster-2's weight 0 → 50.
+  const weight2 = page.locator('.inspector').getByLabel('Weight of cluster-2', { exact: true });
+  await node(page, 'r:route').click();
+  await page.keyboard.press('Control+z');
+  await eventually(async () => (await weight2.inputValue()) === '0', 'undo restores the weight');
+  await page.keyboard.press('Control+y');
+  await eventually(async () => (await weight2.inputValue()) === '50', 'redo re-applies the weight');
+  await page.keyboard.press('/');
+  await page.keyboard.type('cluster-2');
+  await page.getByText('1 match').waitFor();
+  await page.keyboard.press('Escape');
+
+  await page.getByLabel('Message', { exact: true }).fill('e2e: app route 50/50');
+  await page.getByRole('button', { name: 'Save as revision' }).click();
+  const outcome = await Promise.race([
+    page.getByText(/Saved as revision #/).waitFor().then(() => 'saved' as const),
+    page.getByText(/Saving a revision is not available yet/).waitFor().then(() => 'missing' as const),
+    page.locator('.graph-status.error').waitFor().then(async () => assert.fail(`saving failed: ${await page.locator('.graph-status').innerText()}`)),
+  ]);
+  if (outcome === 'missing') {
+    await session.screenshot('10-graph-save-unavailable');
+    missing.push('POST /api/v1/revisions');
+    t.skip('POST /api/v1/revisions does not exist on this server yet: apply, traffic and weight diff not tested');
+    return;
+  }
+  await page.getByRole('button', { name: 'Apply', exact: true }).click();
+  await page.waitForURL(/\/graph\?revision=/);
+  const hits = await eventually(async () => {
+    const r = await get(`http://127.0.0.1:${listenerPort}/app`, { host: 'app.test' }).catch(() => ({ status: 0, body: '' }));
+    return r.status === 200 ? r.body : '';
+  }, 'a request through Envoy reaches the new route', 60_000);
+  assert.match(hits, /hello from demo upstream/);
+
+  // 0/100: everything to the second cluster.
+  await node(page, 'r:route').click();
+  await page.locator('.inspector').getByLabel('Weight of cluster', { exact: true }).fill('0');
+  await page.locator('.inspector').getByLabel('Weight of cluster-2', { exact: true }).fill('100');
+  await page.getByLabel('Message', { exact: true }).fill('e2e: all traffic to cluster-2');
+  await page.getByRole('button', { name: 'Save as revision' }).click();
+  await page.getByText(/Saved as revision #/).waitFor();
+  await page.getByRole('link', { name: 'Review diff' }).click();
+  await page.getByText(/weight 50 → 0/).first().waitFor();
+  await page.getByText(/weight 50 → 100/).first().waitFor();
+  await session.screenshot('11-revision-diff');
+  await page.getByRole('button', { name: 'Apply directly' }).click();
+  await page.getByText(/Revision #\d+ (is being )?applied/).first().waitFor();
+  await eventually(async () => {
+    const bodies = await Promise.all(Array.from({ length: 10 }, () => get(`http://127.0.0.1:${listenerPort}/app`, { host: 'app.test' }).then((r) => r.body)));
+    return bodies.every((b) => b.includes(`port ${up2}`));
+  }, 'all traffic reaches the second cluster', 60_000);
+});
+
+test('Rego editor: marker on the right line, fix, tests pass, create, bind', { timeout: 900_000 }, async (t) => {
+  const { page } = session;
+  await page.goto(`${web}/policies`);
+  const editor = page.locator('.monaco-editor').first();
+  await editor.waitFor({ timeout: 240_000 });
+  await page.getByText('✓ opa check: no errors').waitFor({ timeout: 120_000 });
+  await page.getByLabel('Name', { exact: true }).fill('require-user');
+
+  // A syntax error on line 10: a stray closing parenthesis at the end of the line.
+  await editor.click();
+  await page.keyboard.press('Control+Home');
+  for (let i = 0; i < 9; i++) await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('End');
+  await page.keyboard.type(' )');
+  const diag = page.getByRole('list', { name: 'Diagnostics' });
+  await diag.getByText(/policy\.rego:\d+:/).first().waitFor({ timeout: 60_000 });
+  const diagText = await diag.innerText();
+  assert.match(diagText, /policy\.rego:10:/, `the diagnostic names line 10: ${diagText}`);
+  // The marker is drawn on that line in the editor.
+  const squiggle = page.locator('.monaco-editor .squiggly-error').first();
+  await squiggle.waitFor();
+  const row = Number(/policy\.rego:(\d+):/.exec(diagText)![1]);
+  const lineNumber = page.locator('.monaco-editor .line-numbers', { hasText: new RegExp(`^${row}$`) }).first();
+  const [sq, ln] = [await squiggle.boundingBox(), await lineNumber.boundingBox()];
+  assert.ok(sq && ln && Math.abs(sq.y + sq.height / 2 - (ln.y + ln.height / 2)) < ln.height, `the marker sits on line ${row}`);
+  await session.screenshot('12-rego-syntax-error');
+
+  // Fix it.
+  await editor.click();
+  await page.keyboard.press('Control+Home');
+  for (let i = 0; i < 9; i++) await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('End');
+  for (let i = 0; i < 2; i++) await page.keyboard.press('Backspace');
+  await page.getByText('✓ opa check: no errors').waitFor({ timeout: 60_000 });
+  assert.equal(await page.locator('.monaco-editor .squiggly-error').count(), 0, 'the marker is gone');
+
+  await page.getByRole('button', { name: 'Run tests' }).click();
+  await page.getByText(/Tests: 2 passed, 0 failed/).waitFor({ timeout: 60_000 });
+  await session.screenshot('13-rego-tests');
+  await page.getByRole('button', { name: 'Create policy' }).click();
+  await page.waitForURL(/\/policies\?name=require-user/, { timeout: 120_000 });
+  await page.getByText('showing version 1').waitFor();
+
+  // Playground: the live version with the sample input (a user header: allowed).
+  await page.getByRole('button', { name: 'Evaluate live version' }).click();
+  await page.getByLabel('Evaluation result').waitFor();
+  assert.match(await page.getByLabel('Evaluation result').innerText(), /"allowed": true/);
+  await session.screenshot('14-rego-created');
+
+  // Bind to the demo route: a new revision.
+  await page.getByLabel('demo-root').check();
+  await page.getByRole('button', { name: 'Bind and apply' }).click();
+  const outcome = await Promise.race([
+    page.getByText(/Bound require-user to demo-root/).waitFor().then(() => 'bound' as const),
+    page.getByText(/is not available yet/).waitFor().then(() => 'missing' as const),
+  ]);
+  await session.screenshot('15-rego-bind');
+  if (outcome === 'missing') {
+    missing.push('POST /api/v1/revisions (binding)');
+    t.skip('binding creates a revision: POST /api/v1/revisions does not exist on this server yet');
+    return;
+  }
+  await eventually(async () => (await get(`${envoy}/`)).status === 403, 'a request without x-user is denied through Envoy', 60_000);
+  assert.equal((await get(`${envoy}/`, { 'x-user': 'ada' })).status, 200);
+});
+
+test('graph editor copes with 1,000 nodes and keeps shortcuts', { timeout: 300_000 }, async () => {
+  const { page } = session;
+  await page.goto(`${web}/graph`);
+  await node(page, 'r:demo-root').waitFor();
+  const { syntheticGraph } = await import('../../bench/ui-graph-fixture');
+  const graph = syntheticGraph(1000);
+  await page.getByText('Import / export JSON').click();
+  await page.getByLabel('Route graph JSON').fill(JSON.stringify(graph));
+  await page.getByRole('button', { name: 'Load JSON', exact: true }).click();
+  await page.getByText(/Imported 1000 nodes/).waitFor();
+  await fitView(page);
+  const rendered = await page.locator('.react-flow__node').count();
+  assert.ok(rendered > 0 && rendered <= 1000, `only visible nodes are rendered (${rendered})`);
+  // Copy and paste a route, then delete it and undo the deletion.
+  await page.keyboard.press('/');
+  await page.keyboard.type('route-0000');
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Escape');
+  await node(page, 'r:route-0000').click();
+  await page.keyboard.press('Control+c');
+  await page.keyboard.press('Control+v');
+  await page.getByText('Pasted 1 object').waitFor();
+  await page.keyboard.press('Delete');
+  await page.getByText(/Deleted 1 object/).waitFor();
+  await page.keyboard.press('Control+z');
+  await node(page, 'r:route-0000-copy').waitFor({ state: 'attached' });
+  await session.screenshot('16-graph-1000');
+});
+
+test('no request left the machine and pages had no errors', () => {
+  assert.ok(session.requests.length > 20, `requests were recorded (${session.requests.length})`);
+  assert.deepEqual(session.foreignRequests(), [], 'every request went to a local host');
+  const errors = session.pageErrors.filter((e) => !/Failed to load resource: the server responded with a status of (404|405)/.test(e));
+  assert.deepEqual(errors, [], 'no page errors');
+});
