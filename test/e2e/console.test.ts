@@ -36,7 +36,7 @@ let session: BrowserSession;
 const missing: string[] = [];
 
 async function freePorts(): Promise<Record<string, string>> {
-  const names = ['PG_PORT', 'WEB_PORT', 'XDS_PORT', 'XDS_HTTP_PORT', 'WORKER_HTTP_PORT', 'EXTAUTHZ_PORT', 'ENVOY_LISTENER_PORT', 'ENVOY_ADMIN_PORT', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT'];
+  const names = ['PG_PORT', 'WEB_PORT', 'XDS_PORT', 'XDS_HTTP_PORT', 'WORKER_HTTP_PORT', 'EXTAUTHZ_PORT', 'EXTAUTHZ_HTTP_PORT', 'ENVOY_LISTENER_PORT', 'ENVOY_ADMIN_PORT', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT'];
   const out: Record<string, string> = {};
   for (const n of names) out[n] = String(await freePort());
   out.DEMO_UPSTREAM_PORTS = `${await freePort()},${await freePort()}`;
@@ -49,7 +49,7 @@ before(async () => {
   envoy = `http://127.0.0.1:${env.ENVOY_LISTENER_PORT}`;
   stack = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts/start.ts')], {
     cwd: repoRoot,
-    env: { ...process.env, ...env, PROXYSHARD_DATA_DIR: dataDir, DATABASE_URL: '', TEMPORAL_ADDRESS: '', NODE_ENV: 'development', NEXT_TELEMETRY_DISABLED: '1', EXTAUTHZ_DECISION_LOG_SAMPLE_RATE: '1' },
+    env: { ...process.env, ...env, PROXYSHARD_DATA_DIR: dataDir, NEXT_DIST_DIR: '.next/test', DATABASE_URL: '', TEMPORAL_ADDRESS: '', NODE_ENV: 'development', NEXT_TELEMETRY_DISABLED: '1', EXTAUTHZ_DECISION_LOG_SAMPLE_RATE: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   stack.stdout?.on('data', (d: Buffer) => (output += d.toString()));
