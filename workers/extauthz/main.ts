@@ -11,6 +11,7 @@ import { createDb } from '../../server/db/client';
 import { getEnv } from '../../server/env';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { startOpsHttpServer } from '../ops-http';
+import { stopOnSignals } from '../shutdown';
 import { startExtAuthzServer } from './extauthz.server';
 
 async function main(): Promise<void> {
@@ -55,27 +56,11 @@ async function main(): Promise<void> {
         () => 'ok',
         () => 'unreachable',
       );
-      return { ok: database === 'ok' && !stopping, body: { status: stopping ? 'stopping' : database === 'ok' ? 'ok' : 'degraded', database, policies: server.loaded() } };
+      return { ok: database === 'ok' && !lifecycle.stopping, body: { status: lifecycle.stopping ? 'stopping' : database === 'ok' ? 'ok' : 'degraded', database, policies: server.loaded() } };
     },
   });
-  let stopping = false;
-  const shutdown = () => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    ops
-      .close()
-      .then(() => server.stop())
-      .then(() => db.$disconnect())
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          log.error({ err }, 'unclean shutdown');
-          process.exit(1);
-        },
-      );
-  };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  // Set before any request can be served: the listen callback resolves `ops`, this continuation runs first.
+  const lifecycle = stopOnSignals(log, [() => ops.close(), () => server.stop(), () => db.$disconnect()]);
 }
 
 main().catch((err: unknown) => {

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { createDb } from '../../server/db/client';
 import { getEnv } from '../../server/env';
 import { createAgentChannel } from '../agents/agent-channel.server';
+import { stopOnSignals } from '../shutdown';
 import { startXdsServer } from './xds.server';
 
 async function main(): Promise<void> {
@@ -38,28 +39,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  let stopping = false;
-  const shutdown = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    agents
-      .stop()
-      .then(() => server.stop())
-      .then(() => db.$disconnect())
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          log.error({ err }, 'unclean shutdown');
-          process.exit(1);
-        },
-      );
-  };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  stopOnSignals(log, [() => agents.stop(), () => server.stop(), () => db.$disconnect()]);
 }
 
 void main();
