@@ -70,6 +70,8 @@ async function main(): Promise<number> {
           '--import',
           'tsx',
           '--test',
+          // A file whose tests are done exits even if a library left a handle open (a hang would stall CI).
+          '--test-force-exit',
           `--test-concurrency=${process.env.PS_TEST_CONCURRENCY ?? '1'}`,
           '--test-reporter=spec',
           '--test-reporter-destination=stdout',
