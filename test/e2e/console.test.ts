@@ -247,8 +247,22 @@ test('graph editor: build a route by clicking, validate, save, apply, move traff
   await page.getByText(/weight 50 → 0/).first().waitFor();
   await page.getByText(/weight 50 → 100/).first().waitFor();
   await session.screenshot('11-revision-diff');
-  await page.getByRole('button', { name: 'Apply directly' }).click();
-  await page.getByText(/Revision #\d+ (is being )?applied/).first().waitFor();
+  // A click that lands before React hydrated the freshly compiled page does nothing: click until the apply is
+  // acknowledged (applying twice is safe: the publish workflow id is the revision's business key).
+  const applied = page.getByText(/Revision #\d+ (is being )?applied/).first();
+  for (let attempt = 1; ; attempt++) {
+    // Once applied, the button is disabled or gone: a click that cannot happen is not an error here.
+    await page
+      .getByRole('button', { name: 'Apply directly' })
+      .click({ timeout: 10_000 })
+      .catch(() => undefined);
+    const ok = await applied.waitFor({ timeout: 10_000 }).then(
+      () => true,
+      () => false,
+    );
+    if (ok) break;
+    assert.ok(attempt < 6, 'the diff page acknowledged "Apply directly"');
+  }
   await eventually(async () => {
     const bodies = await Promise.all(Array.from({ length: 10 }, () => get(`http://127.0.0.1:${listenerPort}/app`, { host: 'app.test' }).then((r) => r.body)));
     return bodies.every((b) => b.includes(`port ${up2}`));
