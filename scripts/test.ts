@@ -28,6 +28,14 @@ function findTests(dir: string, out: string[] = []): string[] {
   return out;
 }
 
+/** The plain closing line "N passed, N failed, N skipped", from node's own summary. */
+function printSummaryLine(output: string): void {
+  const count = (name: string) => Number(new RegExp(`^ℹ ${name} (\\d+)$`, 'm').exec(output)?.[1] ?? NaN);
+  const [passed, failed, skipped] = [count('pass'), count('fail'), count('skipped') + count('todo')];
+  if (Number.isNaN(passed) || Number.isNaN(failed)) console.log('\n0 passed, 1 failed (the test runner printed no summary)');
+  else console.log(`\n${passed} passed, ${failed} failed, ${Number.isNaN(skipped) ? 0 : skipped} skipped`);
+}
+
 async function main(): Promise<number> {
   const env = getEnv();
   const args = process.argv.slice(2);
@@ -63,6 +71,7 @@ async function main(): Promise<number> {
       PS_TEST_TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_NAMESPACE: env.TEMPORAL_NAMESPACE,
     };
+    let tail = '';
     const code = await new Promise<number>((resolve) => {
       const child = spawn(
         process.execPath,
@@ -75,17 +84,21 @@ async function main(): Promise<number> {
           `--test-concurrency=${process.env.PS_TEST_CONCURRENCY ?? '1'}`,
           '--test-reporter=spec',
           '--test-reporter-destination=stdout',
-          '--test-reporter=./scripts/lib/summary-reporter.mjs',
-          '--test-reporter-destination=stdout',
           ...files,
         ],
-        { cwd: repoRoot, env: childEnv, stdio: 'inherit' },
+        { cwd: repoRoot, env: childEnv, stdio: ['inherit', 'pipe', 'inherit'] },
       );
+      // Pass the output through and keep its end, where node's summary ("ℹ pass N") stands.
+      child.stdout.on('data', (chunk: Buffer) => {
+        process.stdout.write(chunk);
+        tail = (tail + chunk.toString('utf8')).slice(-200_000);
+      });
       const forward = (sig: NodeJS.Signals) => child.kill(sig);
       process.once('SIGINT', forward);
       process.once('SIGTERM', forward);
-      child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0)));
+      child.on('close', (c, sig) => resolve(c ?? (sig ? 1 : 0)));
     });
+    printSummaryLine(tail);
     return code;
   } finally {
     for (const c of cleanups.reverse()) await c().catch((e) => console.error('[test] cleanup:', e));
