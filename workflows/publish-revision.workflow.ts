@@ -17,6 +17,7 @@ import {
   proxyActivities,
   setHandler,
 } from '@temporalio/workflow';
+import { errorText, surfaced } from './activity-failure';
 import type {
   AwaitProxyAckResult,
   PublishActivities,
@@ -127,26 +128,4 @@ function ackCounts(r: AwaitProxyAckResult): PublishAckCounts {
     pending: r.pending.length,
     nacked: r.nacked,
   };
-}
-
-/**
- * The failure the workflow ends with: an activity's ApplicationFailure (NACK, rejected publish…) is rethrown
- * as the workflow's own non-retryable ApplicationFailure with the same type, message and details, so callers
- * see it directly as WorkflowFailedError.cause; anything else is rethrown unchanged.
- */
-function surfaced(err: unknown): unknown {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (!(cause instanceof ApplicationFailure) || cause === err) return err;
-  return ApplicationFailure.create({
-    type: cause.type ?? undefined,
-    message: cause.message,
-    nonRetryable: true,
-    details: cause.details ?? [],
-    cause: err instanceof Error ? err : undefined,
-  });
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof ActivityFailure && err.cause) return errorText(err.cause);
-  return err instanceof Error ? err.message : String(err);
 }

@@ -12,6 +12,7 @@
  * Deterministic code only: no I/O, no clocks, no randomness; contracts are imported as types.
  */
 import { ActivityFailure, ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
+import { errorText, surfaced } from './activity-failure';
 import type { PushXdpPolicyInput, PushXdpPolicyResult, XdpPushStatus } from '../contracts/workflows.schema';
 import type { XdpActivities } from '../contracts/xdp.schema';
 
@@ -81,26 +82,4 @@ export async function pushXdpPolicyWorkflow(input: PushXdpPolicyInput): Promise<
     status.error = errorText(err);
     throw surfaced(err);
   }
-}
-
-/**
- * An activity's ApplicationFailure (agent rejection, unknown policy…) is rethrown as the workflow's own
- * non-retryable ApplicationFailure with the same type, message and details, so callers see it directly as
- * WorkflowFailedError.cause; anything else is rethrown unchanged.
- */
-function surfaced(err: unknown): unknown {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (!(cause instanceof ApplicationFailure) || cause === err) return err;
-  return ApplicationFailure.create({
-    type: cause.type ?? undefined,
-    message: cause.message,
-    nonRetryable: true,
-    details: cause.details ?? [],
-    cause: err instanceof Error ? err : undefined,
-  });
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof ActivityFailure && err.cause) return errorText(err.cause);
-  return err instanceof Error ? err.message : String(err);
 }
