@@ -8,6 +8,9 @@
  *   audit list [--action A] [--actor X] [--target-type T] [--target-id I] [--limit N] [--before SEQ]
  *   audit verify                                     exit 1 and print the first broken entry when the chain is broken
  *   tokens create <name> [--expires-in-days N]       print the new token (shown once)
+ *   webhooks list | create <name> <url> [--kind K1,K2.*] | delete <id>
+ *                                                    webhook endpoints for notifications (create prints the signing secret once)
+ *   notifications [--limit N]                        recent notification deliveries: kind, status, attempts, last error
  *   agents [--node-group G]                          node agents: connected, applied/desired version, errors, counters
  *   xdp policies [--node-group G] [--limit N]        XDP policy versions (* = what the group should run)
  *   xdp create -f rules.yaml|json --node-group G     store a new policy version (validation issues by field path)
@@ -50,6 +53,8 @@ commands:
   audit list [--action A] [--actor X] [--target-type T] [--target-id I] [--limit N] [--before SEQ]
   audit verify                      check the audit hash chain (exit 1 when broken)
   tokens create <name> [--expires-in-days N]
+  webhooks list | create <name> <url> [--kind K1,K2.*] | delete <id>
+  notifications [--limit N]         recent webhook deliveries
   agents [--node-group G]           node agents with applied version, errors and counters
   xdp policies [--node-group G] [--limit N]
   xdp create -f FILE --node-group G FILE: the policy spec as YAML or JSON
@@ -475,6 +480,38 @@ export async function runCli(argv: string[], io: Io = { out: (l) => console.log(
           secret: string;
         };
         print(r, () => [r.secret, `(token "${r.token.name}", id ${r.token.id}${r.token.expiresAt ? `, expires ${r.token.expiresAt}` : ''}; shown once — store it now)`]);
+        return 0;
+      }
+      case 'webhooks': {
+        if (sub === 'list' && rest.length === 0) {
+          const r = (await call(need(), 'GET', 'api/v1/webhooks')) as { webhooks: { id: string; name: string; url: string; kinds: string[] }[] };
+          print(r, () => pad([['ID', 'NAME', 'URL', 'KINDS'], ...r.webhooks.map((w) => [w.id, w.name, w.url, w.kinds.join(',') || '*'])]));
+          return 0;
+        }
+        if (sub === 'create') {
+          const [name, url, ...extra] = rest;
+          if (!name || !url || extra.length > 0) throw new UsageError('webhooks create needs <name> <url>');
+          const kinds = o.kind ? o.kind.split(',').map((k) => k.trim()).filter(Boolean) : [];
+          const r = (await call(need(), 'POST', 'api/v1/webhooks', { name, url, kinds })) as { webhook: { id: string; name: string }; secret: string };
+          print(r, () => [r.secret, `(webhook "${r.webhook.name}", id ${r.webhook.id}: signing secret for x-proxyshard-signature, shown once)`]);
+          return 0;
+        }
+        if (sub === 'delete' && rest.length === 1) {
+          const r = await call(need(), 'DELETE', `api/v1/webhooks/${encodeURIComponent(rest[0]!)}`);
+          print(r, () => [`deleted webhook ${rest[0]}`]);
+          return 0;
+        }
+        throw new UsageError(`unknown command: ${command}`);
+      }
+      case 'notifications': {
+        if (sub) throw new UsageError(`unknown command: ${command}`);
+        const limit = intOption('limit', o.limit);
+        const r = (await call(need(), 'GET', `api/v1/notifications${limit !== undefined ? `?limit=${limit}` : ''}`)) as {
+          deliveries: { createdAt: string; kind: string; severity: string; status: string; attempts: number; lastError: string | null; subject: string }[];
+        };
+        print(r, () =>
+          pad([['AT', 'KIND', 'SEVERITY', 'STATUS', 'ATTEMPTS', 'SUBJECT / LAST ERROR'], ...r.deliveries.map((d) => [d.createdAt, d.kind, d.severity, d.status, String(d.attempts), d.lastError ? `${d.subject} — ${d.lastError}` : d.subject])]),
+        );
         return 0;
       }
       case 'rollouts': {

@@ -73,6 +73,7 @@ test('the endpoints that read a body', () => {
     'POST /api/v1/rollouts/[id]/retry',
     'POST /api/v1/tokens',
     'POST /api/v1/translate',
+    'POST /api/v1/webhooks',
     'POST /api/v1/xdp-policies',
     'POST /api/v1/xdp-policies/[id]/publish',
   ]);

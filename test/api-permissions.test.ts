@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as signInRoute from '../app/api/v1/auth/sign-in/route';
 import { setAppDb } from '../server/app-db';
+import { createWebhookEndpoint } from '../server/db/notify.repo';
 import { PERMISSIONS } from '../server/auth/permissions';
 import { makeXdpPolicy } from './support/api';
 import { call, cookieOf, discoverRoutes, makeMember, makePolicy, makeRevision, makeTenant, makeToken, MUTATING, oneRouteGraph, snapshotDatabase, type DiscoveredRoute, type TestMember } from './support/api';
@@ -50,6 +51,7 @@ before(async () => {
   const policyId = (await makePolicy(tdb.db, t, 'guard', { live: true })).id;
   for (const p of ['/api/v1/policies/[id]/versions', '/api/v1/policies/[id]/activate', '/api/v1/policies/[id]/evaluate']) ids[p] = policyId;
   ids['/api/v1/xdp-policies/[id]/publish'] = (await makeXdpPolicy(tdb.db, t, 'edge')).id;
+  ids['/api/v1/webhooks/[id]'] = (await createWebhookEndpoint(tdb.db, { tenantId: t.id, name: 'pager', url: 'http://127.0.0.1:9/p', secret: 's', kinds: [] })).id;
 });
 
 after(async () => {
@@ -62,6 +64,7 @@ const BODIES: Record<string, unknown> = {
   'POST /api/v1/members': { username: 'newbie', role: 'admin', password: 'a-long-enough-password' },
   'PATCH /api/v1/members/[id]': { role: 'admin' },
   'POST /api/v1/tokens': { name: 'x' },
+  'POST /api/v1/webhooks': { name: 'pager', url: 'http://127.0.0.1:9/hook' },
   'POST /api/v1/me/tenant': { tenant: 'perm' },
   'POST /api/v1/auth/sign-in': { username: 'vera', password: 'wrong' },
   'POST /api/v1/xdp-policies': { nodeGroup: 'edge', spec: { interfaces: ['eth0'], rules: [{ kind: 'deny', name: 'bad', cidrs: ['198.18.7.0/24'] }] } },

@@ -20,6 +20,7 @@ import { createTestDatabase, type TestDatabase } from './support/db';
 import * as agentsRoute from '../app/api/v1/agents/route';
 import * as xdpPoliciesRoute from '../app/api/v1/xdp-policies/route';
 import { registerAgent } from '../server/db/agent.repo';
+import { createWebhookEndpoint } from '../server/db/notify.repo';
 import { makeXdpPolicy } from './support/api';
 
 let tdb: TestDatabase;
@@ -29,7 +30,7 @@ let tokenA: string;
 let viewerTokenA: string;
 /** Tenant B's XDP policy (group `edge`, desired) and agent; tenant A has the same group name. */
 const bXdp = { policyId: '', agentId: '' };
-const b: { policyId: string; tokenId: string; memberId: string; adminMemberId: string; revisionId: string; tenantId: string; rolloutId: string } = {
+const b: { policyId: string; tokenId: string; memberId: string; adminMemberId: string; revisionId: string; tenantId: string; rolloutId: string; webhookId: string } = {
   rolloutId: '',
   policyId: '',
   tokenId: '',
@@ -37,6 +38,7 @@ const b: { policyId: string; tokenId: string; memberId: string; adminMemberId: s
   adminMemberId: '',
   revisionId: '',
   tenantId: '',
+  webhookId: '',
 };
 
 before(async () => {
@@ -54,6 +56,7 @@ before(async () => {
   const operatorB = await makeMember(tdb.db, tenantB, 'operator');
   b.tenantId = tenantB.id;
   b.tokenId = (await makeToken(tdb.db, adminB, 'b-secret-token')).id;
+  b.webhookId = (await createWebhookEndpoint(tdb.db, { tenantId: b.tenantId, name: 'b-secret-hook', url: 'http://127.0.0.1:9/b', secret: 's', kinds: [] })).id;
   b.memberId = operatorB.member.id;
   b.adminMemberId = adminB.member.id;
   b.revisionId = await makeRevision(tdb.db, tenantB, oneRouteGraph('b-secret-route'), { live: true });
@@ -106,6 +109,7 @@ const BODIES: Record<string, unknown> = {
 /** For each object endpoint, which of tenant B's ids to aim at. A new [param] endpoint must be added here. */
 const TARGETS: Record<string, () => Record<string, string>> = {
   '/api/v1/tokens/[id]': () => ({ id: b.tokenId }),
+  '/api/v1/webhooks/[id]': () => ({ id: b.webhookId }),
   '/api/v1/members/[id]': () => ({ id: b.memberId }),
   '/api/v1/revisions/[id]': () => ({ id: b.revisionId }),
   '/api/v1/xdp-policies/[id]/publish': () => ({ id: bXdp.policyId }),

@@ -129,3 +129,23 @@ test('an unreachable server is a clear error (exit 1)', async () => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /cannot reach http:\/\/127\.0\.0\.1:1/);
 });
+
+test('webhooks create|list|delete and notifications (admin); an operator is refused', async () => {
+  const admin = await makeMember(tdb.db, op.tenant, 'admin', { username: 'ada' });
+  const adminToken = (await makeToken(tdb.db, admin)).secret;
+  const refused = await cli(['webhooks', 'create', 'pager', 'http://127.0.0.1:1/hook']);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /403 forbidden/);
+  const created = await cli(['webhooks', 'create', 'pager', 'http://127.0.0.1:1/hook', '--kind', 'certificate.*,rollout.failed', '--token', adminToken]);
+  assert.equal(created.code, 0, created.stderr);
+  assert.match(created.stdout, /^whsec_\S+\n\(webhook "pager", id [0-9a-f-]{36}: signing secret/);
+  const list = await cli(['webhooks', 'list', '--token', adminToken]);
+  assert.match(list.stdout, /pager\s+http:\/\/127\.0\.0\.1:1\/hook\s+certificate\.\*,rollout\.failed/);
+  const id = /id ([0-9a-f-]{36})/.exec(created.stdout)![1]!;
+  const del = await cli(['webhooks', 'delete', id, '--token', adminToken]);
+  assert.equal(del.code, 0, del.stderr);
+  assert.doesNotMatch((await cli(['webhooks', 'list', '--token', adminToken])).stdout, /pager/);
+  const deliveries = await cli(['notifications', '--limit', '5']);
+  assert.equal(deliveries.code, 0, deliveries.stderr);
+  assert.match(deliveries.stdout, /AT\s+KIND\s+SEVERITY\s+STATUS/);
+});

@@ -32,6 +32,11 @@ export const PERMISSIONS = {
   'tokens.manage': 'admin',
   'members.read': 'admin',
   'members.manage': 'admin',
+  /** Notification deliveries (what was sent where, and whether it arrived). */
+  'notifications.read': 'viewer',
+  /** Webhook endpoints carry URLs and signing secrets. */
+  'webhooks.read': 'admin',
+  'webhooks.manage': 'admin',
 } as const satisfies Record<string, Role>;
 
 export type Action = keyof typeof PERMISSIONS;

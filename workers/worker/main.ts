@@ -21,6 +21,7 @@ import { listProxyAdminUrls } from '../../server/db/rollout.repo';
 import { createEnvoyStatsAdapter } from '../envoy/envoy-stats.adapter';
 import { createRolloutActivities } from '../rollout.activities';
 import { createXdpActivities } from '../xdp.activities';
+import { createNotifyActivities } from '../notify.activities';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics';
 
 const CONNECT_RETRY_MS = 60_000;
@@ -134,6 +135,7 @@ async function main(): Promise<number> {
     const activities = {
       ...createPublishActivities({ db, publishRevision, appendAudit }),
       ...createXdpActivities({ db }),
+      ...createNotifyActivities({ db }),
       ...createRolloutActivities({
         db,
         publishRevision,
