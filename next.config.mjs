@@ -1,15 +1,19 @@
-import type { NextConfig } from 'next';
+// @ts-check
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getEnv } from './server/env';
 
 const root = dirname(fileURLToPath(import.meta.url));
-const distDir = getEnv().NEXT_DIST_DIR;
 
-const config: NextConfig = {
+/**
+ * Next loads this file with plain Node before any of our TypeScript, so it cannot use server/env.ts.
+ * NEXT_DIST_DIR is validated there (`.next` or a folder below it) by every script that starts Next
+ * (scripts/start.ts, the tests, bench/ui-graph.ts) before it spawns `next`.
+ * @type {import('next').NextConfig}
+ */
+const config = {
   // Tests use `.next/test`, so their `next dev` runs beside a developer's (Next allows one per folder). Next
   // lists each build folder's type paths in tsconfig.json; both folders are listed there already.
-  distDir,
+  distDir: process.env.NEXT_DIST_DIR || '.next',
   // The repository is the root (there may be other lockfiles further up).
   turbopack: { root },
   outputFileTracingRoot: root,
