@@ -392,6 +392,8 @@ const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // ------------------------------------------------------------------------------------------- main
 
 async function main(): Promise<void> {
+  const loadAtStart = round(loadavg()[0]!, 2);
+  console.log(`load_average_1m=${loadAtStart}`);
   const out: Record<string, number> = {};
   const extra: Record<string, number> = {};
   const work = mkdtempSync(path.join(tmpdir(), 'ps-bench-xds-'));
@@ -562,6 +564,14 @@ async function main(): Promise<void> {
       xds_vs_go_control_plane_p99_ratio: out.xds_vs_go_control_plane_p99_ratio,
       xds_snapshot_build_ms_10k_routes: out.xds_snapshot_build_ms_10k_routes,
       xds_rss_kb_per_client: out.xds_rss_kb_per_client,
+      // CPU-based figures (less affected by other work on a shared machine than the wall-clock ones above).
+      xds_cpu_us_per_push_per_client_1000: extra.xds_cpu_us_per_push_per_client_1000,
+      go_control_plane_cpu_us_per_push_per_client_1000: extra.go_control_plane_cpu_us_per_push_per_client_1000,
+      xds_vs_go_control_plane_cpu_per_push_ratio: extra.xds_vs_go_control_plane_cpu_per_push_ratio,
+      go_control_plane_commit_to_ack_p50_ms_1000: extra.go_control_plane_commit_to_ack_p50_ms_1000,
+      go_control_plane_commit_to_ack_p99_ms_1000: extra.go_control_plane_commit_to_ack_p99_ms_1000,
+      load_average_1m_at_start: loadAtStart,
+      load_average_1m_at_end: round(loadavg()[0]!, 2),
       machine: `${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; clients, xds (node), go-control-plane peer, PostgreSQL and one Envoy on the same host, loopback; shared machine`,
       date: new Date().toISOString(),
     };
