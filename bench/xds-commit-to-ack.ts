@@ -15,16 +15,24 @@
  *     ADS mode), timed from just before the request; ACK as above, with the same client code.
  *   - every commit changes one route's weights (so RDS changes; SotW resends every type at the new version).
  *   - RSS per client: (RSS of the xds process with 1,000 synced clients − RSS before they connected) / 1,000.
- * Clients each have their own HTTP/2 connection (local subchannel pool) and run in this process, so they
- * share the 2 cores with both servers: the figures are for this whole loopback setup. Loops are bounded in
- * count and time; every process started here is stopped at the end.
+ *   - CPU per push per client: CPU time (user + system, from /proc) of the server process during the commits
+ *     divided by (commits × clients), and the same for this process (the clients); less affected than wall
+ *     time by other work on the machine. The 1-minute load average is printed with each run.
+ * Clients each have their own HTTP/2 connection and run in this process, so they share the 2 cores with both
+ * servers: the figures are for this whole loopback setup. The clients are deliberately cheap (raw HTTP/2
+ * gRPC framing, reading only version_info/type_url/nonce of a response, see startClient) and identical for
+ * both peers, so the server under test rather than the load generator sets the pace.
+ * Loops are bounded in count and time; every process started here is stopped at the end.
+ *
+ *   --only ours|peer   measure one side only (no results file);  --cpu-prof <dir>   V8 CPU profile of the xds process
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import http2 from 'node:http2';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
 import { RouteGraphSchema, type RouteGraph, type RouteGraphInput } from '../contracts/route-graph.schema';
 import { compileSnapshots } from '../core/xds/compile';
 import { checkSnapshotConsistency, contentHash, TYPE_URL } from '../core/xds/snapshot';
@@ -37,12 +45,16 @@ import { publishRevision } from '../server/services/publish.service';
 import { envoyBootstrap } from '../workers/envoy/bootstrap';
 import { startEnvoy, type RunningEnvoy } from '../workers/envoy/envoy.process';
 import { adsServiceDefinition } from '../workers/xds/ads.server';
-import { loadXdsProtos, type DiscoveryRequestInput, type DiscoveryResponse } from '../workers/xds/protos';
+import { loadXdsProtos } from '../workers/xds/protos';
 
 const run = promisify(execFile);
 const protos = loadXdsProtos();
 const TYPES = [TYPE_URL.clusters, TYPE_URL.endpoints, TYPE_URL.listeners, TYPE_URL.routes] as const;
 const COMMITS: Record<number, number> = { 100: 20, 1000: 10 };
+const arg = (name: string): string | undefined => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+/** Development switches: `--only ours|peer` (no results file), `--cpu-prof <dir>` (V8 profile of the xds process). */
+const ONLY = arg('--only');
+const CPU_PROF_DIR = arg('--cpu-prof');
 const COMMIT_TIMEOUT_MS = 60_000;
 
 // ------------------------------------------------------------------------------------------- graphs
@@ -110,91 +122,223 @@ interface BenchClient {
   close(): void;
 }
 
-/** A lightweight SotW ADS client: subscribes to the four types and ACKs every response at once. */
-function startClient(address: string, nodeId: string, names: { clusters: string[]; listeners: string[] }, onAck: () => void): BenchClient {
-  const def = adsServiceDefinition(protos).StreamAggregatedResources!;
-  const client = new grpc.Client(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-  const call = client.makeBidiStreamRequest(
-    def.path,
-    (req: DiscoveryRequestInput) => Buffer.from(protos.encodeDiscoveryRequest(req)),
-    (bytes: Buffer) => protos.decodeDiscoveryResponse(bytes),
-  );
+const REQUEST = protos.root.lookupType('envoy.service.discovery.v3.DiscoveryRequest');
+const RESPONSE = protos.root.lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+const RES_FIELD = { version: RESPONSE.fields.version_info!.id, typeUrl: RESPONSE.fields.type_url!.id, nonce: RESPONSE.fields.nonce!.id };
+
+/** version_info, type_url and nonce of an encoded DiscoveryResponse; the resources are skipped, not decoded. */
+function peekResponse(bytes: Uint8Array): { version: string; typeUrl: string; nonce: string } {
+  const r = protobuf.Reader.create(bytes);
+  let version = '';
+  let typeUrl = '';
+  let nonce = '';
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    if (field === RES_FIELD.version) version = r.string();
+    else if (field === RES_FIELD.typeUrl) typeUrl = r.string();
+    else if (field === RES_FIELD.nonce) nonce = r.string();
+    else r.skipType(tag & 7);
+  }
+  return { version, typeUrl, nonce };
+}
+
+/** A gRPC message frame: uncompressed flag, 4-byte big-endian length, the message. */
+function grpcFrame(message: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(5 + message.length);
+  frame[0] = 0;
+  frame.writeUInt32BE(message.length, 1);
+  frame.set(message, 5);
+  return frame;
+}
+
+/**
+ * A lightweight SotW ADS client: its own HTTP/2 connection with one StreamAggregatedResources call, subscribes
+ * to the four types and ACKs every response at once (same version, its nonce, same resource_names). It speaks
+ * gRPC over node:http2 directly and reads only version_info, type_url and nonce of a response: with 1,000 of
+ * them in this process, @grpc/grpc-js' client stack and full decoding made the clients, not the server under
+ * test, the bottleneck (they share the 2 cores). Both peers are measured with exactly this client.
+ */
+function startClient(
+  address: string,
+  nodeId: string,
+  names: { clusters: string[]; listeners: string[] },
+  onAck: (client: BenchClient) => void,
+): BenchClient {
+  const methodPath = adsServiceDefinition(protos).StreamAggregatedResources!.path;
+  const session = http2.connect(`http://${address}`);
+  session.on('error', () => {});
+  const stream = session.request({ ':method': 'POST', ':path': methodPath, 'content-type': 'application/grpc', te: 'trailers' });
+  stream.on('error', () => {});
   const resourceNames: Record<string, string[]> = {
     [TYPE_URL.clusters]: [],
     [TYPE_URL.listeners]: [],
     [TYPE_URL.endpoints]: names.clusters,
     [TYPE_URL.routes]: names.listeners,
   };
-  const acked = new Map<string, { version: string; at: number }>();
-  call.on('data', (res: DiscoveryResponse) => {
-    call.write({ type_url: res.type_url, version_info: res.version_info, response_nonce: res.nonce, resource_names: resourceNames[res.type_url] ?? [] });
-    acked.set(res.type_url, { version: res.version_info, at: performance.now() });
-    onAck();
-  });
-  call.on('error', () => {});
-  const node = { id: nodeId, cluster: 'bench', metadata: { tenant: 'bench', node_group: 'default' }, user_agent_name: 'bench' };
-  TYPES.forEach((typeUrl, i) => call.write({ ...(i === 0 ? { node } : {}), type_url: typeUrl, resource_names: resourceNames[typeUrl] }));
-  return {
-    acked,
+  const client: BenchClient = {
+    acked: new Map(),
     close: () => {
-      call.cancel();
-      client.close();
+      stream.close();
+      session.destroy();
     },
   };
+  const onMessage = (bytes: Uint8Array) => {
+    const res = peekResponse(bytes);
+    const ack = { type_url: res.typeUrl, version_info: res.version, response_nonce: res.nonce, resource_names: resourceNames[res.typeUrl] ?? [] };
+    stream.write(grpcFrame(REQUEST.encode(ack).finish()));
+    client.acked.set(res.typeUrl, { version: res.version, at: performance.now() });
+    onAck(client);
+  };
+  let pending: Buffer | undefined;
+  stream.on('data', (chunk: Buffer) => {
+    let buf = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
+    while (buf.length >= 5 && buf.length >= 5 + buf.readUInt32BE(1)) {
+      const end = 5 + buf.readUInt32BE(1);
+      onMessage(buf.subarray(5, end));
+      buf = buf.subarray(end);
+    }
+    pending = buf.length > 0 ? buf : undefined;
+  });
+  const node = { id: nodeId, cluster: 'bench', metadata: { tenant: 'bench', node_group: 'default' }, user_agent_name: 'bench' };
+  TYPES.forEach((typeUrl, i) =>
+    stream.write(grpcFrame(protos.encodeDiscoveryRequest({ ...(i === 0 ? { node } : {}), type_url: typeUrl, resource_names: resourceNames[typeUrl] }))),
+  );
+  return client;
 }
 
-/** Resolves when every client has ACKed `version` on all four types (bounded). */
-function allAcked(clients: BenchClient[], version: string, waiters: Set<() => void>, timeoutMs: number): Promise<void> {
-  const done = () => clients.every((c) => TYPES.every((t) => c.acked.get(t)?.version === version));
-  if (done()) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      waiters.delete(check);
-      const missing = clients.filter((c) => !TYPES.every((t) => c.acked.get(t)?.version === version)).length;
-      reject(new Error(`${missing} of ${clients.length} clients did not ACK ${version.slice(0, 12)} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const check = () => {
-      if (!done()) return;
-      clearTimeout(timer);
-      waiters.delete(check);
-      resolve();
-    };
-    waiters.add(check);
-  });
+const ackedAll = (c: BenchClient, version: string) => TYPES.every((t) => c.acked.get(t)?.version === version);
+
+/** The clients of one server, and the version they are being waited on for (checked per ACK, per client). */
+class Fleet {
+  readonly clients: BenchClient[] = [];
+  private target?: { version: string; remaining: Set<BenchClient>; resolve: () => void };
+
+  readonly onAck = (c: BenchClient): void => {
+    const t = this.target;
+    if (t === undefined || !t.remaining.has(c) || !ackedAll(c, t.version)) return;
+    t.remaining.delete(c);
+    if (t.remaining.size === 0) {
+      this.target = undefined;
+      t.resolve();
+    }
+  };
+
+  /** Resolves when every client has ACKed `version` on all four types (bounded). */
+  allAcked(version: string, timeoutMs: number): Promise<void> {
+    const remaining = new Set(this.clients.filter((c) => !ackedAll(c, version)));
+    if (remaining.size === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.target = undefined;
+        reject(new Error(`${remaining.size} of ${this.clients.length} clients did not ACK ${version.slice(0, 12)} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.target = {
+        version,
+        remaining,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+    });
+  }
+
+  close(): void {
+    for (const c of this.clients) c.close();
+  }
 }
 
 async function connectClients(address: string, n: number, names: { clusters: string[]; listeners: string[] }, version: string, tag: string) {
-  const waiters = new Set<() => void>();
-  let pending = false;
-  const onAck = () => {
-    // Coalesce checks: thousands of ACKs arrive per commit.
-    if (pending) return;
-    pending = true;
-    setImmediate(() => {
-      pending = false;
-      for (const w of [...waiters]) w();
-    });
-  };
-  const clients: BenchClient[] = [];
+  const fleet = new Fleet();
   for (let i = 0; i < n; i++) {
-    clients.push(startClient(address, `${tag}-${i}`, names, onAck));
+    fleet.clients.push(startClient(address, `${tag}-${i}`, names, fleet.onAck));
     if (i % 100 === 99) await new Promise((r) => setTimeout(r, 20));
   }
-  await allAcked(clients, version, waiters, 120_000);
-  return { clients, waiters, close: () => clients.forEach((c) => c.close()) };
+  await fleet.allAcked(version, 120_000);
+  return fleet;
 }
 
 /** Per-client commit→ACK latencies of one commit (ms). */
-async function measureCommit(
-  conn: Awaited<ReturnType<typeof connectClients>>,
-  version: string,
-  commit: () => Promise<void>,
-): Promise<number[]> {
+async function measureCommit(fleet: Fleet, version: string, commit: () => Promise<void>): Promise<number[]> {
   const t0 = performance.now();
-  const acked = allAcked(conn.clients, version, conn.waiters, COMMIT_TIMEOUT_MS);
+  const acked = fleet.allAcked(version, COMMIT_TIMEOUT_MS);
   await commit();
   await acked;
-  return conn.clients.map((c) => Math.max(...TYPES.map((t) => c.acked.get(t)!.at)) - t0);
+  return fleet.clients.map((c) => Math.max(...TYPES.map((t) => c.acked.get(t)!.at)) - t0);
+}
+
+interface ServerUnderTest {
+  label: string;
+  address: string;
+  /** The server process (for CPU time and RSS). */
+  pid: number;
+  names: { clusters: string[]; listeners: string[] };
+  /** The version it serves now. */
+  version: string;
+  nextGraph(): RouteGraphInput;
+  versionOf(graph: RouteGraphInput): string;
+  commit(graph: RouteGraphInput): Promise<void>;
+  afterCommit?(version: string, wallStart: Date): Promise<void>;
+}
+
+interface RunFigures {
+  p50: number;
+  p99: number;
+  samples: number;
+  /** Server CPU time (user + system) during the commits / (commits × clients), µs. */
+  serverCpuUsPerPushPerClient: number;
+  /** The same for this process (the clients), µs. */
+  harnessCpuUsPerPushPerClient: number;
+  rssKbPerClient: number;
+}
+
+/** Commit → ACK with 100, then 1,000 clients of one server; identical for both peers. */
+async function measureServer(s: ServerUnderTest): Promise<{ version: string; runs: Map<number, RunFigures> }> {
+  const runs = new Map<number, RunFigures>();
+  let version = s.version;
+  const rssBefore = rssKb(s.pid);
+  for (const n of [100, 1000]) {
+    const conn = await connectClients(s.address, n, s.names, version, `${s.label}-${n}`);
+    await settle(n === 1000 ? 2_000 : 500);
+    const rssKbPerClient = round((rssKb(s.pid) - rssBefore) / n);
+    const samples: number[] = [];
+    let serverCpu = 0;
+    let harnessCpu = 0;
+    for (let k = 0; k < COMMITS[n]!; k++) {
+      const graph = s.nextGraph();
+      const next = s.versionOf(graph);
+      const wallStart = new Date();
+      const cpu0 = cpuMs(s.pid);
+      const own0 = process.cpuUsage();
+      samples.push(...(await measureCommit(conn, next, () => s.commit(graph))));
+      const own = process.cpuUsage(own0);
+      harnessCpu += (own.user + own.system) / 1000;
+      serverCpu += cpuMs(s.pid) - cpu0;
+      version = next;
+      await s.afterCommit?.(next, wallStart);
+      await settle(200);
+    }
+    conn.close();
+    samples.sort((a, b) => a - b);
+    const pushes = COMMITS[n]! * n;
+    const fig: RunFigures = {
+      p50: percentile(samples, 50),
+      p99: percentile(samples, 99),
+      samples: samples.length,
+      serverCpuUsPerPushPerClient: round((serverCpu * 1000) / pushes),
+      harnessCpuUsPerPushPerClient: round((harnessCpu * 1000) / pushes),
+      rssKbPerClient,
+    };
+    runs.set(n, fig);
+    console.log(
+      `${s.label} n=${n}: p50=${round(fig.p50)} p99=${round(fig.p99)} (${fig.samples} samples) ` +
+        `server cpu/push/client=${fig.serverCpuUsPerPushPerClient}µs harness cpu/push/client=${fig.harnessCpuUsPerPushPerClient}µs ` +
+        `load=${loadavg()[0]!.toFixed(2)}`,
+    );
+    await settle(2_000);
+  }
+  return { version, runs };
 }
 
 // ------------------------------------------------------------------------------------------- helpers
@@ -205,6 +349,13 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** CPU time (user + system) a process has used so far, ms (from /proc, 10 ms resolution). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
 
 function rssKb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -241,6 +392,8 @@ const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // ------------------------------------------------------------------------------------------- main
 
 async function main(): Promise<void> {
+  const loadAtStart = round(loadavg()[0]!, 2);
+  console.log(`load_average_1m=${loadAtStart}`);
   const out: Record<string, number> = {};
   const extra: Record<string, number> = {};
   const work = mkdtempSync(path.join(tmpdir(), 'ps-bench-xds-'));
@@ -288,120 +441,121 @@ async function main(): Promise<void> {
     const versionOf = (graph: RouteGraphInput) => compileSnapshots(RouteGraphSchema.parse(graph))[0]!.version;
     let version = await publishGraph(benchGraph(listenerPort, commitNo));
 
-    const xdsPort = await freePort();
-    const xdsHttpPort = await freePort();
-    const xds = spawn(process.execPath, ['--import', 'tsx', 'workers/xds/main.ts'], {
-      cwd: repoRoot,
-      env: { ...process.env, DATABASE_URL: pg.url, XDS_PORT: String(xdsPort), XDS_HTTP_PORT: String(xdsHttpPort), LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    children.push(xds);
-    await waitHttp(`http://127.0.0.1:${xdsHttpPort}/healthz`, 60_000);
-
-    const adminPort = await freePort();
-    envoy = await startEnvoy({
-      bootstrap: envoyBootstrap({ nodeId: 'bench-envoy', tenant: 'bench', nodeGroup: 'default', xdsHost: '127.0.0.1', xdsPort, adminPort }),
-      adminPort,
-    });
     const names = { clusters: Array.from({ length: 10 }, (_, i) => `svc-${i}`), listeners: ['edge'] };
-    await settle(1_000);
-    const rssBefore = rssKb(xds.pid!);
-    const envoySamples: number[] = [];
-
+    const nextGraph = () => benchGraph(listenerPort, ++commitNo);
     const oursP99: Record<number, number> = {};
-    for (const n of [100, 1000]) {
-      const conn = await connectClients(`127.0.0.1:${xdsPort}`, n, names, version, `ours-${n}`);
-      if (n === 1000) {
-        await settle(2_000);
-        out.xds_rss_kb_per_client = round((rssKb(xds.pid!) - rssBefore) / n);
-      }
-      const samples: number[] = [];
-      for (let k = 0; k < COMMITS[n]!; k++) {
-        commitNo += 1;
-        const graph = benchGraph(listenerPort, commitNo);
-        const next = versionOf(graph);
-        const wallStart = new Date();
-        samples.push(...(await measureCommit(conn, next, async () => void (await publishGraph(graph)))));
-        version = next;
-        // The real Envoy's ACK, as the xds process recorded it (ackedAt of its last type).
-        for (let tries = 0; tries < 50; tries++) {
-          const rows = await db.proxyResourceState.findMany({ where: { proxy: { nodeId: 'bench-envoy' }, ackedVersion: next } });
-          if (rows.length === 4) {
-            envoySamples.push(Math.max(...rows.map((r) => r.ackedAt!.getTime())) - wallStart.getTime());
-            break;
-          }
-          await settle(100);
-        }
-        await settle(200);
-      }
-      conn.close();
-      samples.sort((a, b) => a - b);
-      oursP99[n] = percentile(samples, 99);
-      if (n === 1000) {
-        out.xds_commit_to_ack_p50_ms_1000 = round(percentile(samples, 50));
-        out.xds_commit_to_ack_p99_ms_1000 = round(oursP99[n]);
-      } else {
-        out.xds_commit_to_ack_p99_ms_100 = round(oursP99[n]);
-        extra.xds_commit_to_ack_p50_ms_100 = round(percentile(samples, 50));
-      }
-      extra[`xds_commit_to_ack_samples_${n}`] = samples.length;
-      console.log(`ours n=${n}: p50=${round(percentile(samples, 50))} p99=${round(oursP99[n])} (${samples.length} samples)`);
-      await settle(2_000);
-    }
-    envoySamples.sort((a, b) => a - b);
-    extra.xds_commit_to_ack_envoy_p50_ms = round(percentile(envoySamples, 50));
-    extra.xds_commit_to_ack_envoy_samples = envoySamples.length;
-    await envoy.stop();
-    envoy = undefined;
-    await stopChild(xds);
-
-    // 3. The go-control-plane peer, same clients, same resources.
-    const peerBin = path.join(work, 'xds-peer');
-    await run('go', ['build', '-o', peerBin, '.'], { cwd: path.join(repoRoot, 'bench', 'go-control-plane'), timeout: 600_000 });
-    const peerGrpc = await freePort();
-    const peerHttp = await freePort();
-    const peer = spawn(peerBin, ['-grpc', `127.0.0.1:${peerGrpc}`, '-http', `127.0.0.1:${peerHttp}`], { stdio: ['ignore', 'ignore', 'inherit'] });
-    children.push(peer);
-    await waitHttp(`http://127.0.0.1:${peerHttp}/healthz`, 30_000);
-    const setPeer = async (graph: RouteGraphInput): Promise<string> => {
-      const s = compileSnapshots(RouteGraphSchema.parse(graph))[0]!;
-      const res = await fetch(`http://127.0.0.1:${peerHttp}/snapshot`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ version: s.version, resources: s.resources }),
-      });
-      if (res.status !== 204) throw new Error(`peer refused the snapshot: ${res.status} ${await res.text()}`);
-      return s.version;
-    };
-    let peerVersion = await setPeer(benchGraph(listenerPort, commitNo));
-    await settle(500);
-    const peerRssBefore = rssKb(peer.pid!);
     const peerP99: Record<number, number> = {};
-    for (const n of [100, 1000]) {
-      const conn = await connectClients(`127.0.0.1:${peerGrpc}`, n, names, peerVersion, `peer-${n}`);
-      if (n === 1000) {
-        await settle(2_000);
-        extra.go_control_plane_rss_kb_per_client = round((rssKb(peer.pid!) - peerRssBefore) / n);
+
+    if (ONLY !== 'peer') {
+      const xdsPort = await freePort();
+      const xdsHttpPort = await freePort();
+      const profArgs = CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(CPU_PROF_DIR)];
+      const xds = spawn(process.execPath, [...profArgs, '--import', 'tsx', 'workers/xds/main.ts'], {
+        cwd: repoRoot,
+        env: { ...process.env, DATABASE_URL: pg.url, XDS_PORT: String(xdsPort), XDS_HTTP_PORT: String(xdsHttpPort), LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      children.push(xds);
+      await waitHttp(`http://127.0.0.1:${xdsHttpPort}/healthz`, 60_000);
+
+      const adminPort = await freePort();
+      envoy = await startEnvoy({
+        bootstrap: envoyBootstrap({ nodeId: 'bench-envoy', tenant: 'bench', nodeGroup: 'default', xdsHost: '127.0.0.1', xdsPort, adminPort }),
+        adminPort,
+      });
+      await settle(1_000);
+      const envoySamples: number[] = [];
+      const ours = await measureServer({
+        label: 'ours',
+        address: `127.0.0.1:${xdsPort}`,
+        pid: xds.pid!,
+        names,
+        version,
+        nextGraph,
+        versionOf,
+        commit: async (graph) => void (await publishGraph(graph)),
+        afterCommit: async (next, wallStart) => {
+          // The real Envoy's ACK, as the xds process recorded it (ackedAt of its last type).
+          for (let tries = 0; tries < 50; tries++) {
+            const rows = await db!.proxyResourceState.findMany({ where: { proxy: { nodeId: 'bench-envoy' }, ackedVersion: next } });
+            if (rows.length === 4) {
+              envoySamples.push(Math.max(...rows.map((r) => r.ackedAt!.getTime())) - wallStart.getTime());
+              return;
+            }
+            await settle(100);
+          }
+        },
+      });
+      version = ours.version;
+      for (const [n, r] of ours.runs) {
+        oursP99[n] = r.p99;
+        if (n === 1000) {
+          out.xds_commit_to_ack_p50_ms_1000 = round(r.p50);
+          out.xds_commit_to_ack_p99_ms_1000 = round(r.p99);
+          out.xds_rss_kb_per_client = r.rssKbPerClient;
+        } else {
+          out.xds_commit_to_ack_p99_ms_100 = round(r.p99);
+          extra.xds_commit_to_ack_p50_ms_100 = round(r.p50);
+        }
+        extra[`xds_commit_to_ack_samples_${n}`] = r.samples;
+        extra[`xds_cpu_us_per_push_per_client_${n}`] = r.serverCpuUsPerPushPerClient;
+        extra[`xds_harness_cpu_us_per_push_per_client_${n}`] = r.harnessCpuUsPerPushPerClient;
       }
-      const samples: number[] = [];
-      for (let k = 0; k < COMMITS[n]!; k++) {
-        commitNo += 1;
-        const graph = benchGraph(listenerPort, commitNo);
-        const next = versionOf(graph);
-        samples.push(...(await measureCommit(conn, next, async () => void (await setPeer(graph)))));
-        peerVersion = next;
-        await settle(200);
-      }
-      conn.close();
-      samples.sort((a, b) => a - b);
-      peerP99[n] = percentile(samples, 99);
-      extra[`go_control_plane_commit_to_ack_p50_ms_${n}`] = round(percentile(samples, 50));
-      extra[`go_control_plane_commit_to_ack_p99_ms_${n}`] = round(peerP99[n]);
-      console.log(`go-control-plane n=${n}: p50=${round(percentile(samples, 50))} p99=${round(peerP99[n])} (${samples.length} samples)`);
-      await settle(2_000);
+      envoySamples.sort((a, b) => a - b);
+      extra.xds_commit_to_ack_envoy_p50_ms = round(percentile(envoySamples, 50));
+      extra.xds_commit_to_ack_envoy_samples = envoySamples.length;
+      await envoy.stop();
+      envoy = undefined;
+      await stopChild(xds);
     }
-    await stopChild(peer);
+
+    if (ONLY !== 'ours') {
+      // 3. The go-control-plane peer, same clients, same resources.
+      const peerBin = path.join(work, 'xds-peer');
+      await run('go', ['build', '-o', peerBin, '.'], { cwd: path.join(repoRoot, 'bench', 'go-control-plane'), timeout: 600_000 });
+      const peerGrpc = await freePort();
+      const peerHttp = await freePort();
+      const peer = spawn(peerBin, ['-grpc', `127.0.0.1:${peerGrpc}`, '-http', `127.0.0.1:${peerHttp}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+      children.push(peer);
+      await waitHttp(`http://127.0.0.1:${peerHttp}/healthz`, 30_000);
+      const setPeer = async (graph: RouteGraphInput): Promise<string> => {
+        const s = compileSnapshots(RouteGraphSchema.parse(graph))[0]!;
+        const res = await fetch(`http://127.0.0.1:${peerHttp}/snapshot`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ version: s.version, resources: s.resources }),
+        });
+        if (res.status !== 204) throw new Error(`peer refused the snapshot: ${res.status} ${await res.text()}`);
+        return s.version;
+      };
+      const peerVersion = await setPeer(benchGraph(listenerPort, commitNo));
+      await settle(500);
+      const theirs = await measureServer({
+        label: 'go-control-plane',
+        address: `127.0.0.1:${peerGrpc}`,
+        pid: peer.pid!,
+        names,
+        version: peerVersion,
+        nextGraph,
+        versionOf,
+        commit: async (graph) => void (await setPeer(graph)),
+      });
+      for (const [n, r] of theirs.runs) {
+        peerP99[n] = r.p99;
+        extra[`go_control_plane_commit_to_ack_p50_ms_${n}`] = round(r.p50);
+        extra[`go_control_plane_commit_to_ack_p99_ms_${n}`] = round(r.p99);
+        extra[`go_control_plane_cpu_us_per_push_per_client_${n}`] = r.serverCpuUsPerPushPerClient;
+        extra[`go_control_plane_harness_cpu_us_per_push_per_client_${n}`] = r.harnessCpuUsPerPushPerClient;
+        if (n === 1000) extra.go_control_plane_rss_kb_per_client = r.rssKbPerClient;
+      }
+      await stopChild(peer);
+    }
+    if (ONLY !== undefined) return; // a partial run writes no results file
     out.xds_vs_go_control_plane_p99_ratio = round(oursP99[1000]! / peerP99[1000]!, 3);
+    extra.xds_vs_go_control_plane_cpu_per_push_ratio = round(
+      extra.xds_cpu_us_per_push_per_client_1000! / extra.go_control_plane_cpu_us_per_push_per_client_1000!,
+      3,
+    );
 
     const result = {
       xds_commit_to_ack_p50_ms_1000: out.xds_commit_to_ack_p50_ms_1000,
@@ -410,6 +564,14 @@ async function main(): Promise<void> {
       xds_vs_go_control_plane_p99_ratio: out.xds_vs_go_control_plane_p99_ratio,
       xds_snapshot_build_ms_10k_routes: out.xds_snapshot_build_ms_10k_routes,
       xds_rss_kb_per_client: out.xds_rss_kb_per_client,
+      // CPU-based figures (less affected by other work on a shared machine than the wall-clock ones above).
+      xds_cpu_us_per_push_per_client_1000: extra.xds_cpu_us_per_push_per_client_1000,
+      go_control_plane_cpu_us_per_push_per_client_1000: extra.go_control_plane_cpu_us_per_push_per_client_1000,
+      xds_vs_go_control_plane_cpu_per_push_ratio: extra.xds_vs_go_control_plane_cpu_per_push_ratio,
+      go_control_plane_commit_to_ack_p50_ms_1000: extra.go_control_plane_commit_to_ack_p50_ms_1000,
+      go_control_plane_commit_to_ack_p99_ms_1000: extra.go_control_plane_commit_to_ack_p99_ms_1000,
+      load_average_1m_at_start: loadAtStart,
+      load_average_1m_at_end: round(loadavg()[0]!, 2),
       machine: `${cpus().length}x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; clients, xds (node), go-control-plane peer, PostgreSQL and one Envoy on the same host, loopback; shared machine`,
       date: new Date().toISOString(),
     };

@@ -169,29 +169,47 @@ export interface ResourceStateChange {
   nacked?: { version: string; nonce: string; error: string; at: Date };
 }
 
-/** Writes many merged changes in one statement (plus one lastSeenAt update for ACK/NACK senders). */
-export async function recordResourceStates(db: DbTx, changes: readonly ResourceStateChange[]): Promise<void> {
-  if (changes.length === 0) return;
-  const col = <T>(f: (c: ResourceStateChange) => T) => changes.map(f);
-  await db.$executeRaw`
-    INSERT INTO "ProxyResourceState" AS t
-           ("proxyId", "typeUrl", "sentVersion", "sentNonce", "sentAt", "ackedVersion", "ackedAt", "nackVersion", "nackNonce", "nackError", "nackedAt")
-    SELECT * FROM unnest(
-           ${col((c) => c.proxyId)}::uuid[], ${col((c) => c.typeUrl)}::text[],
-           ${col((c) => c.sent?.version ?? '')}::text[], ${col((c) => c.sent?.nonce ?? '')}::text[], ${col((c) => c.sent?.at ?? null)}::timestamptz[],
-           ${col((c) => c.acked?.version ?? '')}::text[], ${col((c) => c.acked?.at ?? null)}::timestamptz[],
-           ${col((c) => c.nacked?.version ?? null)}::text[], ${col((c) => c.nacked?.nonce ?? null)}::text[],
-           ${col((c) => c.nacked?.error ?? null)}::text[], ${col((c) => c.nacked?.at ?? null)}::timestamptz[])
-    ON CONFLICT ("proxyId", "typeUrl") DO UPDATE SET
-      "sentVersion"  = CASE WHEN EXCLUDED."sentAt" IS NULL THEN t."sentVersion" ELSE EXCLUDED."sentVersion" END,
-      "sentNonce"    = CASE WHEN EXCLUDED."sentAt" IS NULL THEN t."sentNonce" ELSE EXCLUDED."sentNonce" END,
-      "sentAt"       = COALESCE(EXCLUDED."sentAt", t."sentAt"),
-      "ackedVersion" = CASE WHEN EXCLUDED."ackedAt" IS NULL THEN t."ackedVersion" ELSE EXCLUDED."ackedVersion" END,
-      "ackedAt"      = COALESCE(EXCLUDED."ackedAt", t."ackedAt"),
-      "nackVersion"  = CASE WHEN EXCLUDED."nackedAt" IS NULL THEN t."nackVersion" ELSE EXCLUDED."nackVersion" END,
-      "nackNonce"    = CASE WHEN EXCLUDED."nackedAt" IS NULL THEN t."nackNonce" ELSE EXCLUDED."nackNonce" END,
-      "nackError"    = CASE WHEN EXCLUDED."nackedAt" IS NULL THEN t."nackError" ELSE EXCLUDED."nackError" END,
-      "nackedAt"     = COALESCE(EXCLUDED."nackedAt", t."nackedAt")`;
-  const seen = [...new Set(changes.filter((c) => c.acked !== undefined || c.nacked !== undefined).map((c) => c.proxyId))];
+/**
+ * Writes many merged changes in one statement (the rows travel as one JSON parameter, times as epoch
+ * milliseconds, which costs the caller far less than eleven array parameters), plus one lastSeenAt update
+ * for the proxies in `seen`.
+ */
+export async function recordResourceStates(db: DbTx, changes: readonly ResourceStateChange[], seen: readonly string[]): Promise<void> {
+  if (changes.length > 0) {
+    const rows = JSON.stringify(
+      changes.map((c) => ({
+        proxyId: c.proxyId,
+        typeUrl: c.typeUrl,
+        sentVersion: c.sent?.version,
+        sentNonce: c.sent?.nonce,
+        sentAt: c.sent?.at.getTime(),
+        ackedVersion: c.acked?.version,
+        ackedAt: c.acked?.at.getTime(),
+        nackVersion: c.nacked?.version,
+        nackNonce: c.nacked?.nonce,
+        nackError: c.nacked?.error,
+        nackedAt: c.nacked?.at.getTime(),
+      })),
+    );
+    await db.$executeRaw`
+      INSERT INTO "ProxyResourceState" AS t
+             ("proxyId", "typeUrl", "sentVersion", "sentNonce", "sentAt", "ackedVersion", "ackedAt", "nackVersion", "nackNonce", "nackError", "nackedAt")
+      SELECT x."proxyId", x."typeUrl", COALESCE(x."sentVersion", ''), COALESCE(x."sentNonce", ''), to_timestamp(x."sentAt" / 1000.0),
+             COALESCE(x."ackedVersion", ''), to_timestamp(x."ackedAt" / 1000.0), x."nackVersion", x."nackNonce", x."nackError",
+             to_timestamp(x."nackedAt" / 1000.0)
+        FROM jsonb_to_recordset(${rows}::jsonb) AS x(
+             "proxyId" uuid, "typeUrl" text, "sentVersion" text, "sentNonce" text, "sentAt" bigint, "ackedVersion" text,
+             "ackedAt" bigint, "nackVersion" text, "nackNonce" text, "nackError" text, "nackedAt" bigint)
+      ON CONFLICT ("proxyId", "typeUrl") DO UPDATE SET
+        "sentVersion"  = CASE WHEN EXCLUDED."sentAt" IS NULL THEN t."sentVersion" ELSE EXCLUDED."sentVersion" END,
+        "sentNonce"    = CASE WHEN EXCLUDED."sentAt" IS NULL THEN t."sentNonce" ELSE EXCLUDED."sentNonce" END,
+        "sentAt"       = COALESCE(EXCLUDED."sentAt", t."sentAt"),
+        "ackedVersion" = CASE WHEN EXCLUDED."ackedAt" IS NULL THEN t."ackedVersion" ELSE EXCLUDED."ackedVersion" END,
+        "ackedAt"      = COALESCE(EXCLUDED."ackedAt", t."ackedAt"),
+        "nackVersion"  = CASE WHEN EXCLUDED."nackedAt" IS NULL THEN t."nackVersion" ELSE EXCLUDED."nackVersion" END,
+        "nackNonce"    = CASE WHEN EXCLUDED."nackedAt" IS NULL THEN t."nackNonce" ELSE EXCLUDED."nackNonce" END,
+        "nackError"    = CASE WHEN EXCLUDED."nackedAt" IS NULL THEN t."nackError" ELSE EXCLUDED."nackError" END,
+        "nackedAt"     = COALESCE(EXCLUDED."nackedAt", t."nackedAt")`;
+  }
   if (seen.length > 0) await db.$executeRaw`UPDATE "Proxy" SET "lastSeenAt" = now() WHERE "id" = ANY(${seen}::uuid[])`;
 }

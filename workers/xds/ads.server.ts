@@ -47,13 +47,17 @@ import type { CachedSnapshot, SnapshotCache } from './snapshot-cache';
 
 export const ADS_SERVICE_NAME = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
-/** Where the server records what proxies do (PostgreSQL in production, a fake in unit tests). */
+/**
+ * Where the server records what proxies do (PostgreSQL in production, a fake in unit tests). `sent`, `acked`
+ * and `nacked` only hand the event over (production batches them, see proxy-state-writer.ts): they run on
+ * the push path and must neither block nor fail it.
+ */
 export interface ProxyStateStore {
   connected(input: ProxyConnectInput): Promise<ProxyConnection>;
   disconnected(conn: ProxyConnection): Promise<void>;
-  sent(proxyId: string, typeUrl: string, sent: { version: string; nonce: string }): Promise<void>;
-  acked(proxyId: string, typeUrl: string, version: string): Promise<void>;
-  nacked(proxyId: string, typeUrl: string, nack: { version: string; nonce: string; error: string }): Promise<void>;
+  sent(proxyId: string, typeUrl: string, sent: { version: string; nonce: string }): void;
+  acked(proxyId: string, typeUrl: string, version: string): void;
+  nacked(proxyId: string, typeUrl: string, nack: { version: string; nonce: string; error: string }): void;
 }
 
 export interface AdsServerOptions {
@@ -78,7 +82,9 @@ export function adsServiceDefinition(protos: XdsProtos): grpc.ServiceDefinition 
       responseStream: true,
       requestSerialize: (req: DiscoveryRequestInput) => Buffer.from(protos.encodeDiscoveryRequest(req)),
       requestDeserialize: (bytes: Buffer) => protos.decodeDiscoveryRequest(bytes),
-      responseSerialize: (res: DiscoveryResponse) => Buffer.from(protos.encodeDiscoveryResponse(res)),
+      // The server writes responses already encoded (one encoding per snapshot, type and subscription,
+      // shared by every stream: SotwResponses below); other users of this definition may pass objects.
+      responseSerialize: (res: DiscoveryResponse | Buffer) => (Buffer.isBuffer(res) ? res : Buffer.from(protos.encodeDiscoveryResponse(res))),
       responseDeserialize: (bytes: Buffer) => protos.decodeDiscoveryResponse(bytes),
     },
     DeltaAggregatedResources: {
@@ -100,8 +106,8 @@ export class AdsServer {
   constructor(private readonly opts: AdsServerOptions) {}
 
   implementation(): grpc.UntypedServiceImplementation {
-    const sotw: grpc.handleBidiStreamingCall<DiscoveryRequest, DiscoveryResponse> = (call) => {
-      const stream: StreamBase<DiscoveryRequest, DiscoveryResponse> = new AdsStream(call, this.opts, () => this.streams.delete(stream));
+    const sotw: grpc.handleBidiStreamingCall<DiscoveryRequest, Buffer> = (call) => {
+      const stream: StreamBase<DiscoveryRequest, Buffer> = new AdsStream(call, this.opts, () => this.streams.delete(stream as StreamBase<unknown, unknown>));
       this.streams.add(stream as StreamBase<unknown, unknown>);
     };
     const delta: grpc.handleBidiStreamingCall<DeltaDiscoveryRequest, DeltaDiscoveryResponse> = (call) => {
@@ -130,7 +136,9 @@ interface TypeState {
   pending: boolean;
   /** resource_names of the latest request. */
   names: string[];
-  lastSent?: { version: string; nonce: string; namesKey: string };
+  /** The subscription as a key: "*" for all, else the sorted distinct names. */
+  namesKey: string;
+  lastSent?: { version: string; nonce: string; selectedKey: string };
 }
 
 interface ProxyIdentity {
@@ -140,18 +148,20 @@ interface ProxyIdentity {
   nodeId: string;
 }
 
-/** What both protocols share per stream: identity from the first request, the connection row, ordered writes, close. */
+/** What both protocols share per stream: identity from the first request, the connection row, ordered handling, close. */
 abstract class StreamBase<Req, Res> {
   protected readonly log: Logger;
   private readonly noncePrefix = randomBytes(4).toString('hex');
   private nonceCounter = 0;
   protected identity?: ProxyIdentity;
   protected connection?: Promise<ProxyConnection | undefined>;
+  /** The proxy's row id once its connection is recorded; events before that wait in `early`. */
+  private proxyId?: string;
+  private early: ((proxyId: string) => void)[] = [];
   private unsubscribe?: () => void;
-  /** Requests are handled one at a time, in order. */
-  private requests: Promise<void> = Promise.resolve();
-  /** Database writes, in order, never failing the stream. */
-  private writes: Promise<void> = Promise.resolve();
+  /** Requests are handled one at a time, in order: synchronously, unless one has to wait (identification). */
+  private readonly queue: Req[] = [];
+  private busy = false;
   protected closed = false;
   private finished?: Promise<void>;
 
@@ -162,7 +172,8 @@ abstract class StreamBase<Req, Res> {
   ) {
     this.log = opts.log.child({ peer: call.getPeer() });
     call.on('data', (req: Req) => {
-      this.requests = this.requests.then(() => this.handle(req)).catch((err: unknown) => this.fail(err));
+      this.queue.push(req);
+      if (!this.busy) this.drain();
     });
     call.on('end', () => void this.close(grpc.status.OK, 'client closed the stream'));
     call.on('error', (err) => {
@@ -172,8 +183,31 @@ abstract class StreamBase<Req, Res> {
     call.on('cancelled', () => void this.close(undefined, undefined));
   }
 
-  protected abstract handle(req: Req): Promise<void>;
+  /** Handles one request; returns a promise only when it had to wait for something. */
+  protected abstract handle(req: Req): Promise<void> | void;
   protected abstract onSnapshot(snapshot: CachedSnapshot): void;
+
+  private drain(): void {
+    this.busy = true;
+    while (this.queue.length > 0 && !this.closed) {
+      const req = this.queue.shift()!;
+      let waiting: Promise<void> | void;
+      try {
+        waiting = this.handle(req);
+      } catch (err) {
+        this.fail(err);
+        return;
+      }
+      if (waiting !== undefined) {
+        waiting.then(
+          () => this.drain(),
+          (err: unknown) => this.fail(err),
+        );
+        return;
+      }
+    }
+    this.busy = false;
+  }
 
   protected nextNonce(): string {
     return `${this.noncePrefix}-${++this.nonceCounter}`;
@@ -193,8 +227,11 @@ abstract class StreamBase<Req, Res> {
         this.log.info({ nodeId: this.identity.nodeId }, 'proxy disconnected');
       }
       const conn = await this.connection;
-      if (conn !== undefined) this.record('disconnect', () => this.opts.store.disconnected(conn));
-      await this.writes;
+      if (conn !== undefined) {
+        await this.opts.store.disconnected(conn).catch((err: unknown) => {
+          this.log.error({ err, nodeId: this.identity?.nodeId }, 'could not record the proxy disconnect');
+        });
+      }
       this.onFinished();
     })();
     return this.finished;
@@ -232,16 +269,20 @@ abstract class StreamBase<Req, Res> {
       userAgent: node.userAgent,
       replica: this.opts.replica,
     };
-    // Connect is awaited before the first response is recorded (writes are chained), but not before sending it.
-    const connection = this.opts.store.connected(input).then(
-      (conn) => conn,
+    // Recorded before any sent/ACK/NACK of this stream (those wait in `early`), but not awaited before answering.
+    this.connection = this.opts.store.connected(input).then(
+      (conn) => {
+        this.proxyId = conn.proxyId;
+        for (const event of this.early) event(conn.proxyId);
+        this.early = [];
+        return conn;
+      },
       (err: unknown) => {
         this.log.error({ err, nodeId: node.id }, 'could not record the proxy connection');
+        this.early = [];
         return undefined;
       },
     );
-    this.connection = connection;
-    this.writes = this.writes.then(() => connection.then(() => undefined));
     this.opts.metrics.connectedProxies.inc();
     this.log.info({ nodeId: node.id, tenant: tenantSlug, nodeGroup, userAgent: node.userAgent, protocol }, 'proxy connected');
     this.unsubscribe = this.opts.cache.subscribe(tenantId, nodeGroup, (snapshot) => this.onSnapshot(snapshot));
@@ -253,48 +294,48 @@ abstract class StreamBase<Req, Res> {
   }
 
   /** ACK or NACK of the response `sent` (by nonce), counted and recorded. */
-  protected async answered(typeUrl: string, sent: { version: string; nonce: string }, error: { message: string } | null): Promise<void> {
-    const proxyId = (await this.connection)?.proxyId;
-    const type = XdsMetrics.typeLabel(typeUrl);
+  protected answered(typeUrl: string, sent: { version: string; nonce: string }, error: { message: string } | null): void {
     if (error !== null) {
       const message = error.message;
-      this.opts.metrics.nacks.inc({ type });
+      this.opts.metrics.forType(typeUrl).nacks.inc();
       this.log.warn({ nodeId: this.identity?.nodeId, typeUrl, version: sent.version, nonce: sent.nonce, error: message }, 'NACK');
-      if (proxyId) this.record('nack', () => this.opts.store.nacked(proxyId, typeUrl, { version: sent.version, nonce: sent.nonce, error: message }));
+      this.record((proxyId) => this.opts.store.nacked(proxyId, typeUrl, { version: sent.version, nonce: sent.nonce, error: message }));
     } else {
-      this.opts.metrics.acks.inc({ type });
-      this.log.debug({ typeUrl, version: sent.version }, 'ACK');
-      if (proxyId) this.record('ack', () => this.opts.store.acked(proxyId, typeUrl, sent.version));
+      this.opts.metrics.forType(typeUrl).acks.inc();
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ typeUrl, version: sent.version }, 'ACK');
+      this.record((proxyId) => this.opts.store.acked(proxyId, typeUrl, sent.version));
     }
   }
 
   /** Counts and records a response that went out. */
   protected sentResponse(typeUrl: string, version: string, nonce: string, resources: number): void {
-    this.opts.metrics.pushes.inc({ type: XdsMetrics.typeLabel(typeUrl) });
-    this.log.debug({ typeUrl, version, nonce, resources }, 'sent');
-    this.record('sent', async () => {
-      const conn = await this.connection;
-      if (conn !== undefined) await this.opts.store.sent(conn.proxyId, typeUrl, { version, nonce });
-    });
+    this.opts.metrics.forType(typeUrl).pushes.inc();
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ typeUrl, version, nonce, resources }, 'sent');
+    this.record((proxyId) => this.opts.store.sent(proxyId, typeUrl, { version, nonce }));
   }
 
-  protected record(what: string, write: () => Promise<void>): void {
-    this.writes = this.writes.then(write).catch((err: unknown) => {
-      this.log.error({ err, what, nodeId: this.identity?.nodeId }, 'could not record proxy state');
-    });
+  /** Hands an event to the store, in order, once the proxy's row exists (dropped when it could not be recorded). */
+  private record(event: (proxyId: string) => void): void {
+    if (this.proxyId !== undefined) event(this.proxyId);
+    else if (this.connection !== undefined) this.early.push(event);
   }
 }
 
 /** State of the world. */
-class AdsStream extends StreamBase<DiscoveryRequest, DiscoveryResponse> {
+class AdsStream extends StreamBase<DiscoveryRequest, Buffer> {
   private readonly types = new Map<string, TypeState>();
 
-  protected async handle(req: DiscoveryRequest): Promise<void> {
+  protected handle(req: DiscoveryRequest): Promise<void> | void {
     if (this.closed) return;
     if (this.identity === undefined) {
-      const ok = await this.identify(req.node, 'sotw');
-      if (!ok || this.closed) return;
+      return this.identify(req.node, 'sotw').then((ok) => {
+        if (ok && !this.closed) this.handleIdentified(req);
+      });
     }
+    this.handleIdentified(req);
+  }
+
+  private handleIdentified(req: DiscoveryRequest): void {
     const typeUrl = req.type_url;
     if (typeUrl === '') {
       this.log.warn('request without type_url ignored');
@@ -302,7 +343,8 @@ class AdsStream extends StreamBase<DiscoveryRequest, DiscoveryResponse> {
     }
     let state = this.types.get(typeUrl);
     if (state === undefined) {
-      state = { typeUrl, kind: resourceKindOfTypeUrl(typeUrl), pending: false, names: [] };
+      const kind = resourceKindOfTypeUrl(typeUrl);
+      state = { typeUrl, kind, pending: false, names: [], namesKey: kind === undefined ? '' : subscriptionKey(kind, []) };
       this.types.set(typeUrl, state);
       if (state.kind === undefined) this.log.warn({ typeUrl }, 'subscription to a resource type this server does not serve');
     }
@@ -312,12 +354,15 @@ class AdsStream extends StreamBase<DiscoveryRequest, DiscoveryResponse> {
     if (nonce === '') {
       force = true; // a new subscription (or a reconnect): always answer
     } else if (state.lastSent === undefined || nonce !== state.lastSent.nonce) {
-      this.log.debug({ typeUrl, nonce, expected: state.lastSent?.nonce }, 'stale nonce ignored');
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ typeUrl, nonce, expected: state.lastSent?.nonce }, 'stale nonce ignored');
       return;
     } else {
-      await this.answered(typeUrl, state.lastSent, req.error_detail);
+      this.answered(typeUrl, state.lastSent, req.error_detail);
     }
-    state.names = req.resource_names;
+    if (!sameNames(state.names, req.resource_names)) {
+      state.names = req.resource_names;
+      state.namesKey = state.kind === undefined ? '' : subscriptionKey(state.kind, req.resource_names);
+    }
     state.pending = true;
     this.respond(state, force);
   }
@@ -334,21 +379,15 @@ class AdsStream extends StreamBase<DiscoveryRequest, DiscoveryResponse> {
     if (!state.pending || state.kind === undefined || this.identity === undefined || this.closed) return;
     const snapshot = this.snapshot();
     if (snapshot === undefined) return; // nothing published for this node group yet: hold the request
-    const resources = selectResources(snapshot, state.kind, state.names);
-    const namesKey = resources.map(([name]) => name).join('\u0000');
+    const body = sotwResponseBody(this.opts.protos, snapshot, state);
     const last = state.lastSent;
-    if (!force && last !== undefined && last.version === snapshot.version && last.namesKey === namesKey) return;
+    if (!force && last !== undefined && last.version === snapshot.version && last.selectedKey === body.selectedKey) return;
 
     const nonce = this.nextNonce();
-    this.call.write({
-      version_info: snapshot.version,
-      resources: resources.map(([, any]) => any),
-      type_url: state.typeUrl,
-      nonce,
-    });
+    this.call.write(this.opts.protos.withNonce(body.bytes, nonce));
     state.pending = false;
-    state.lastSent = { version: snapshot.version, nonce, namesKey };
-    this.sentResponse(state.typeUrl, snapshot.version, nonce, resources.length);
+    state.lastSent = { version: snapshot.version, nonce, selectedKey: body.selectedKey };
+    this.sentResponse(state.typeUrl, snapshot.version, nonce, body.resources);
   }
 }
 
@@ -372,12 +411,17 @@ interface DeltaTypeState {
 class DeltaStream extends StreamBase<DeltaDiscoveryRequest, DeltaDiscoveryResponse> {
   private readonly types = new Map<string, DeltaTypeState>();
 
-  protected async handle(req: DeltaDiscoveryRequest): Promise<void> {
+  protected handle(req: DeltaDiscoveryRequest): Promise<void> | void {
     if (this.closed) return;
     if (this.identity === undefined) {
-      const ok = await this.identify(req.node, 'delta');
-      if (!ok || this.closed) return;
+      return this.identify(req.node, 'delta').then((ok) => {
+        if (ok && !this.closed) this.handleIdentified(req);
+      });
     }
+    this.handleIdentified(req);
+  }
+
+  private handleIdentified(req: DeltaDiscoveryRequest): void {
     const typeUrl = req.type_url;
     if (typeUrl === '') {
       this.log.warn('delta request without type_url ignored');
@@ -412,7 +456,7 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest, DeltaDiscoveryRespon
           state.inFlight.delete(n);
           if (n === req.response_nonce) break;
         }
-        await this.answered(typeUrl, { version, nonce: req.response_nonce }, req.error_detail);
+        this.answered(typeUrl, { version, nonce: req.response_nonce }, req.error_detail);
       }
     }
     for (const name of req.resource_names_subscribe) {
@@ -493,13 +537,68 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest, DeltaDiscoveryRespon
   }
 }
 
-/** LDS/CDS: all when no names (or "*") are requested; RDS/EDS: the requested names that exist. */
-function selectResources(snapshot: CachedSnapshot, kind: ResourceKind, names: readonly string[]): [string, EncodedAny][] {
+const isWildcardType = (kind: ResourceKind) => kind === 'listeners' || kind === 'clusters';
+
+/** LDS/CDS: all when no names (or "*") are requested ("*"); RDS/EDS: the requested names, sorted and distinct. */
+function subscriptionKey(kind: ResourceKind, names: readonly string[]): string {
+  if (isWildcardType(kind) && (names.length === 0 || names.includes('*'))) return '*';
+  return [...new Set(names)].sort().join('\u0000');
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((n, i) => n === b[i]);
+}
+
+/** One SotW response of a snapshot for one type and subscription, encoded without nonce. */
+interface SotwResponseBody {
+  bytes: Uint8Array;
+  /** Names of the resources it carries (a changed selection is sent even at the same version). */
+  selectedKey: string;
+  resources: number;
+}
+
+/**
+ * Encoded bodies per snapshot: type URL → subscription → body (keys are strings kept on the streams' state,
+ * so lookups hash nothing new). Bounded: beyond the limit, odd subscriptions are encoded per stream.
+ */
+const sotwBodies = new WeakMap<CachedSnapshot, Map<string, Map<string, SotwResponseBody>>>();
+const MAX_BODIES_PER_TYPE = 1_000;
+
+/**
+ * The response body for `state` at `snapshot`: encoded once per (snapshot version, type URL, subscription)
+ * and shared by every stream, so a push to N streams costs N writes, not N protobuf encodings.
+ */
+function sotwResponseBody(protos: XdsProtos, snapshot: CachedSnapshot, state: TypeState): SotwResponseBody {
+  let byType = sotwBodies.get(snapshot);
+  if (byType === undefined) {
+    byType = new Map();
+    sotwBodies.set(snapshot, byType);
+  }
+  let bodies = byType.get(state.typeUrl);
+  if (bodies === undefined) {
+    bodies = new Map();
+    byType.set(state.typeUrl, bodies);
+  }
+  let body = bodies.get(state.namesKey);
+  if (body === undefined) {
+    const resources = selectResources(snapshot, state.kind!, state.namesKey);
+    body = {
+      bytes: protos.encodeDiscoveryResponseBody({ version_info: snapshot.version, resources: resources.map(([, any]) => any), type_url: state.typeUrl }),
+      selectedKey: resources.map(([name]) => name).join('\u0000'),
+      resources: resources.length,
+    };
+    if (bodies.size < MAX_BODIES_PER_TYPE) bodies.set(state.namesKey, body);
+  }
+  return body;
+}
+
+/** The resources a subscription (see subscriptionKey) selects, in snapshot order for "*", else by name. */
+function selectResources(snapshot: CachedSnapshot, kind: ResourceKind, namesKey: string): [string, EncodedAny][] {
   const all = snapshot.resources[kind];
-  const wildcardType = kind === 'listeners' || kind === 'clusters';
-  if (wildcardType && (names.length === 0 || names.includes('*'))) return [...all];
+  if (namesKey === '*') return [...all];
   const out: [string, EncodedAny][] = [];
-  for (const name of [...new Set(names)].sort()) {
+  if (namesKey === '') return out;
+  for (const name of namesKey.split('\u0000')) {
     const any = all.get(name);
     if (any !== undefined) out.push([name, any]);
   }

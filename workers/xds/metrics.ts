@@ -44,6 +44,19 @@ export class XdsMetrics {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
+  private readonly byType = new Map<string, { pushes: { inc(): void }; acks: { inc(): void }; nacks: { inc(): void } }>();
+
+  /** The per-type counters of `typeUrl`, bound once (counting is on the push path of every stream). */
+  forType(typeUrl: string): { pushes: { inc(): void }; acks: { inc(): void }; nacks: { inc(): void } } {
+    let bound = this.byType.get(typeUrl);
+    if (bound === undefined) {
+      const type = XdsMetrics.typeLabel(typeUrl);
+      bound = { pushes: this.pushes.labels({ type }), acks: this.acks.labels({ type }), nacks: this.nacks.labels({ type }) };
+      if (type !== 'other') this.byType.set(typeUrl, bound); // bounded: only the types this server serves
+    }
+    return bound;
+  }
+
   /** "listeners", "routes", "clusters", "endpoints" or "other". */
   static typeLabel(typeUrl: string): string {
     return resourceKindOfTypeUrl(typeUrl) ?? 'other';

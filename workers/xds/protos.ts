@@ -113,6 +113,13 @@ export interface XdsProtos {
   encodeDiscoveryRequest(req: DiscoveryRequestInput): Uint8Array;
   decodeDiscoveryRequest(bytes: Uint8Array): DiscoveryRequest;
   encodeDiscoveryResponse(res: DiscoveryResponse): Uint8Array;
+  /**
+   * A DiscoveryResponse without its nonce, encoded once and shared by every stream it goes to; `withNonce`
+   * makes one stream's response of it (protobuf allows fields in any order, so appending the nonce field
+   * gives the same message as encoding it with the nonce).
+   */
+  encodeDiscoveryResponseBody(res: Omit<DiscoveryResponse, 'nonce'>): Uint8Array;
+  withNonce(body: Uint8Array, nonce: string): Buffer;
   decodeDiscoveryResponse(bytes: Uint8Array): DiscoveryResponse;
   encodeDeltaDiscoveryRequest(req: DeltaDiscoveryRequestInput): Uint8Array;
   decodeDeltaDiscoveryRequest(bytes: Uint8Array): DeltaDiscoveryRequest;
@@ -161,6 +168,10 @@ function createXdsProtos(): XdsProtos {
   const converter = new Proto3JsonConverter(root);
   const nodeFromJson = (node: Record<string, unknown>) =>
     converter.messageFromJson(root.lookupType('envoy.config.core.v3.Node'), node, '$.node');
+  const NodeType = root.lookupType('envoy.config.core.v3.Node');
+  const nodeToObject = (node: protobuf.Message) =>
+    NodeType.toObject(node, { longs: String, enums: String, defaults: true }) as Record<string, unknown>;
+  const nonceTag = (DiscoveryResponseType.fields.nonce!.id << 3) | 2;
   const errorDetail = (raw: unknown) =>
     raw
       ? { code: Number((raw as Record<string, unknown>).code ?? 0), message: String((raw as Record<string, unknown>).message ?? '') }
@@ -192,24 +203,17 @@ function createXdsProtos(): XdsProtos {
       }
       return DiscoveryRequestType.encode(DiscoveryRequestType.fromObject(obj)).finish();
     },
+    // Requests arrive for every ACK of every proxy: read the decoded message's fields directly (no toObject
+    // of the whole request; only the node, sent once per stream, is converted).
     decodeDiscoveryRequest: (bytes) => {
-      const raw = DiscoveryRequestType.toObject(DiscoveryRequestType.decode(bytes), {
-        longs: String,
-        enums: String,
-        defaults: true,
-      }) as Record<string, unknown>;
+      const m = DiscoveryRequestType.decode(bytes) as unknown as RawDiscoveryRequest;
       return {
-        version_info: String(raw.version_info ?? ''),
-        node: raw.node ? toDiscoveryNode(raw.node as Record<string, unknown>) : null,
-        resource_names: Array.isArray(raw.resource_names) ? raw.resource_names.map(String) : [],
-        type_url: String(raw.type_url ?? ''),
-        response_nonce: String(raw.response_nonce ?? ''),
-        error_detail: raw.error_detail
-          ? {
-              code: Number((raw.error_detail as Record<string, unknown>).code ?? 0),
-              message: String((raw.error_detail as Record<string, unknown>).message ?? ''),
-            }
-          : null,
+        version_info: m.version_info,
+        node: m.node ? toDiscoveryNode(nodeToObject(m.node)) : null,
+        resource_names: m.resource_names.length > 0 ? m.resource_names : [],
+        type_url: m.type_url,
+        response_nonce: m.response_nonce,
+        error_detail: m.error_detail ? { code: m.error_detail.code, message: m.error_detail.message } : null,
       };
     },
     encodeDeltaDiscoveryRequest: (req) => {
@@ -235,7 +239,9 @@ function createXdsProtos(): XdsProtos {
         error_detail: errorDetail(raw.error_detail),
       };
     },
-    encodeDeltaDiscoveryResponse: (res) => DeltaResponseType.encode(DeltaResponseType.fromObject(res)).finish(),
+    // Responses are built by the server in the exact shape protobufjs encodes (snake_case fields, Any as
+    // { type_url, value: bytes }), so they are encoded as they are, without a fromObject copy.
+    encodeDeltaDiscoveryResponse: (res) => DeltaResponseType.encode(res).finish(),
     decodeDeltaDiscoveryResponse: (bytes) => {
       const raw = DeltaResponseType.toObject(DeltaResponseType.decode(bytes), { defaults: true }) as Record<string, unknown>;
       return {
@@ -248,7 +254,15 @@ function createXdsProtos(): XdsProtos {
         ),
       };
     },
-    encodeDiscoveryResponse: (res) => DiscoveryResponseType.encode(DiscoveryResponseType.fromObject(res)).finish(),
+    encodeDiscoveryResponse: (res) => DiscoveryResponseType.encode(res).finish(),
+    encodeDiscoveryResponseBody: ({ version_info, resources, type_url }) => DiscoveryResponseType.encode({ version_info, resources, type_url }).finish(),
+    withNonce: (body, nonce) => {
+      const field = protobuf.Writer.create().uint32(nonceTag).string(nonce).finish();
+      const out = Buffer.allocUnsafe(body.length + field.length);
+      out.set(body, 0);
+      out.set(field, body.length);
+      return out;
+    },
     decodeDiscoveryResponse: (bytes) => {
       const raw = DiscoveryResponseType.toObject(DiscoveryResponseType.decode(bytes), { defaults: true }) as Record<string, unknown>;
       return {
@@ -262,6 +276,16 @@ function createXdsProtos(): XdsProtos {
       };
     },
   };
+}
+
+/** A decoded DiscoveryRequest (protobufjs fills in proto3 defaults: '' and []). */
+interface RawDiscoveryRequest {
+  version_info: string;
+  node: protobuf.Message | null;
+  resource_names: string[];
+  type_url: string;
+  response_nonce: string;
+  error_detail: { code: number; message: string } | null;
 }
 
 function toDiscoveryNode(node: Record<string, unknown>): DiscoveryNode {

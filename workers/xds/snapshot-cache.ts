@@ -24,6 +24,9 @@ export function resourceVersion(any: EncodedAny): string {
 
 export type SnapshotListener = (snapshot: CachedSnapshot) => void;
 
+/** Streams told about a new snapshot per turn of the event loop. */
+const FANOUT_SLICE = 64;
+
 const key = (tenantId: string, nodeGroup: string) => `${tenantId}\u0000${nodeGroup}`;
 
 export class SnapshotCache {
@@ -66,8 +69,21 @@ export class SnapshotCache {
       resourceVersions,
     };
     this.snapshots.set(k, snapshot);
-    for (const listener of [...(this.listeners.get(k) ?? [])]) listener(snapshot);
+    this.notify(k, snapshot, [...(this.listeners.get(k) ?? [])], 0);
     return true;
+  }
+
+  /**
+   * Tells listeners[from…] about `snapshot`, FANOUT_SLICE at a time, yielding to the event loop in between:
+   * a push to thousands of streams is not one long task, so the first proxies' responses go out (and their
+   * ACKs are read) while the rest are still being written. Stops when a newer snapshot took over (its own
+   * round reaches everyone).
+   */
+  private notify(k: string, snapshot: CachedSnapshot, listeners: SnapshotListener[], from: number): void {
+    if (this.snapshots.get(k) !== snapshot) return;
+    const end = Math.min(listeners.length, from + FANOUT_SLICE);
+    for (let i = from; i < end; i++) listeners[i]!(snapshot);
+    if (end < listeners.length) setImmediate(() => this.notify(k, snapshot, listeners, end));
   }
 
   get(tenantId: string, nodeGroup: string): CachedSnapshot | undefined {

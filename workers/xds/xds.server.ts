@@ -124,6 +124,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
       connected: (input) => recordProxyConnected(db, input),
       disconnected: async (conn) => {
         await writer.flush();
+        writer.forget(conn.proxyId);
         await recordProxyDisconnected(db, conn);
       },
       sent: (proxyId, typeUrl, sent) => writer.sent(proxyId, typeUrl, sent),
