@@ -22,6 +22,7 @@ import { createEnvoyStatsAdapter } from '../envoy/envoy-stats.adapter';
 import { createRolloutActivities } from '../rollout.activities';
 import { createXdpActivities } from '../xdp.activities';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics';
+import { WORKER_DB_CONNECTIONS, WORKER_TUNING } from './tuning';
 
 const CONNECT_RETRY_MS = 60_000;
 
@@ -112,7 +113,7 @@ async function main(): Promise<number> {
   const http = await startHttp(env, metrics, () => worker?.getState() ?? 'STARTING', log);
   log.info({ port: env.WORKER_HTTP_PORT }, 'health and metrics on http://127.0.0.1:%d', env.WORKER_HTTP_PORT);
 
-  const db = createDb(env.DATABASE_URL, { maxConnections: 5 });
+  const db = createDb(env.DATABASE_URL, { maxConnections: WORKER_DB_CONNECTIONS });
   let connection: NativeConnection | undefined;
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -151,6 +152,7 @@ async function main(): Promise<number> {
       activities,
       interceptors: { activity: [metrics.activityInterceptor] },
       shutdownGraceTime: '10 seconds',
+      ...WORKER_TUNING,
     });
     if (stopping) return 0;
     log.info({ address, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE }, 'worker running');
