@@ -46,7 +46,7 @@ import {
   findRollout,
   insertDerivedRevision,
   insertRolloutApproval,
-  insertRolloutEvent,
+  insertRolloutEvents,
   listServingStates,
   maxRolloutEventSeqs,
   updateRolloutStatus,
@@ -59,6 +59,8 @@ import { isDomainError, type AuditEntryInput } from './publish.activities';
 
 /** server/audit/audit.service.ts appendAudit (in the caller's transaction). */
 export type AppendAuditInTxFn = (db: DbTx, entry: AuditEntryInput) => Promise<unknown>;
+/** server/audit/audit.service.ts appendAuditEntries: several entries of one tenant, one lock, one insert. */
+export type AppendAuditEntriesInTxFn = (db: DbTx, tenantId: string, entries: AuditEntryInput[]) => Promise<unknown>;
 
 export type PublishInTxFn = (
   db: DbTx,
@@ -70,6 +72,8 @@ export interface RolloutActivityDeps {
   /** server/services/publish.service.ts publishRevision (composes with the caller's transaction). */
   publishRevision: PublishInTxFn;
   appendAudit: AppendAuditInTxFn;
+  /** Default: appendAudit once per entry. */
+  appendAuditEntries?: AppendAuditEntriesInTxFn;
   metrics: MetricsSource;
   /** How often awaitRolloutServing polls; default 100 ms. */
   pollIntervalMs?: number;
@@ -87,6 +91,11 @@ function sameWeights(a: { cluster: string; weight: number }[], b: { cluster: str
 
 export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActivities {
   const pollIntervalMs = deps.pollIntervalMs ?? 100;
+  const appendAuditEntries: AppendAuditEntriesInTxFn =
+    deps.appendAuditEntries ??
+    (async (tx, _tenantId, entries) => {
+      for (const e of entries) await deps.appendAudit(tx, e);
+    });
   const now = deps.now ?? Date.now;
 
   const rejected = (message: string, cause?: unknown) =>
@@ -230,10 +239,9 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
     try {
       await inTransaction(deps.db, async (tx) => {
         await lockAuditChain(tx, tenantId);
-        // The newest status per rollout is what its row shows (two events of one rollout can share a batch).
-        const newest = new Map<string, RecordRolloutEventInput>();
-        for (const input of items) {
-          const inserted = await insertRolloutEvent(tx, {
+        const fresh = await insertRolloutEvents(
+          tx,
+          items.map((input) => ({
             tenantId,
             rolloutId: input.rolloutId,
             seq: input.seq,
@@ -242,11 +250,16 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
             phase: input.status.phase,
             actor: input.actor,
             detail: input.detail ?? {},
-          });
-          if (!inserted) continue; // recorded by an earlier attempt
-          if ((newest.get(input.rolloutId)?.seq ?? -1) < input.seq) newest.set(input.rolloutId, input);
+            input,
+          })),
+        ); // events recorded by an earlier attempt are left out
+        for (const { input } of fresh) {
           if (input.approval) await insertRolloutApproval(tx, { tenantId, rolloutId: input.rolloutId, ...input.approval });
-          await deps.appendAudit(tx, {
+        }
+        await appendAuditEntries(
+          tx,
+          tenantId,
+          fresh.map(({ input }) => ({
             tenantId,
             actor: input.actor,
             action: input.action,
@@ -258,8 +271,11 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
               canaryWeight: input.status.traffic.weight,
               ...(input.detail ?? {}),
             },
-          });
-        }
+          })),
+        );
+        // The newest status per rollout is what its row shows (two events of one rollout can share a batch)…
+        const newest = new Map<string, RecordRolloutEventInput>();
+        for (const { input } of fresh) if ((newest.get(input.rolloutId)?.seq ?? -1) < input.seq) newest.set(input.rolloutId, input);
         // …unless a later event of the rollout was recorded by an earlier batch (attempts can overtake).
         const recorded = newest.size > 0 ? await maxRolloutEventSeqs(tx, tenantId, [...newest.keys()]) : new Map<string, number>();
         for (const input of newest.values()) {

@@ -112,6 +112,41 @@ export async function insertRolloutEvent(
   return count === 1;
 }
 
+/**
+ * Inserts the events not recorded yet (by rolloutId + seq) and returns those it inserted, in input order.
+ * Callers serialise writers of a tenant (the audit-chain lock), so the read-then-insert cannot race.
+ */
+export async function insertRolloutEvents<E extends Parameters<typeof insertRolloutEvent>[1]>(db: DbTx, events: readonly E[]): Promise<E[]> {
+  if (events.length === 0) return [];
+  const existing = await db.rolloutEvent.findMany({
+    where: { OR: events.map((e) => ({ rolloutId: e.rolloutId, seq: e.seq })) },
+    select: { rolloutId: true, seq: true },
+  });
+  const seen = new Set(existing.map((e) => `${e.rolloutId}/${e.seq}`));
+  const fresh = events.filter((e) => {
+    const key = `${e.rolloutId}/${e.seq}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  await db.rolloutEvent.createMany({
+    data: fresh.map((e) => ({
+      tenantId: e.tenantId,
+      rolloutId: e.rolloutId,
+      seq: e.seq,
+      action: e.action,
+      stepIndex: e.stepIndex,
+      phase: e.phase,
+      actorType: e.actor.type,
+      actorId: e.actor.id,
+      actorName: e.actor.name,
+      detail: e.detail as object,
+    })),
+    skipDuplicates: true,
+  });
+  return fresh;
+}
+
 export async function updateRolloutStatus(db: DbTx, tenantId: string, rolloutId: string, status: RolloutStatus): Promise<void> {
   const finished = ['Promoted', 'Failed', 'Aborted'].includes(status.phase);
   await db.rollout.updateMany({

@@ -13,7 +13,7 @@ import type { RouteGraph, RouteGraphInput } from '../../contracts/route-graph.sc
 import { RouteGraphSchema } from '../../contracts/route-graph.schema';
 import { contentHash } from '../../core/xds/snapshot';
 import { freePort } from '../../scripts/lib/ports';
-import { appendAudit } from '../../server/audit/audit.service';
+import { appendAudit, appendAuditEntries } from '../../server/audit/audit.service';
 import type { Role } from '../../server/auth/permissions';
 import { createDb, type Db } from '../../server/db/client';
 import { listProxyAdminUrls } from '../../server/db/rollout.repo';
@@ -186,6 +186,7 @@ export async function startRolloutHarness(opts: { routes: number; canaryErrorRat
             db,
             publishRevision,
             appendAudit,
+            appendAuditEntries,
             metrics: createEnvoyStatsAdapter({ listAdmins: (tenantId, groups) => listProxyAdminUrls(db, tenantId, groups) }),
           }),
         },

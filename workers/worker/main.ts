@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type LogLevel, type LogMetadata } from '@temporalio/worker';
 import { pino, type Logger as PinoLogger } from 'pino';
-import { appendAudit } from '../../server/audit/audit.service';
+import { appendAudit, appendAuditEntries } from '../../server/audit/audit.service';
 import { createDb } from '../../server/db/client';
 import { getEnv, temporalAddress, type Env } from '../../server/env';
 import { publishRevision } from '../../server/services/publish.service';
@@ -139,6 +139,7 @@ async function main(): Promise<number> {
         db,
         publishRevision,
         appendAudit,
+        appendAuditEntries,
         metrics: createEnvoyStatsAdapter({ listAdmins: (tenantId, nodeGroups) => listProxyAdminUrls(db, tenantId, nodeGroups) }),
       }),
       // compilePolicyVersion, evaluateRevisionAdmission (opa CLI + Wasm evaluator from server/opa).
