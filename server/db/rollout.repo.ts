@@ -78,45 +78,23 @@ export async function listRollouts(db: DbTx, tenantId: string, opts: { limit: nu
   return rows.map((r) => toRow(r as Raw));
 }
 
-/** Inserts the event unless (rolloutId, seq) exists; true when inserted. */
-export async function insertRolloutEvent(
-  db: DbTx,
-  e: {
-    tenantId: string;
-    rolloutId: string;
-    seq: number;
-    action: string;
-    stepIndex: number;
-    phase: string;
-    actor: { type: string; id: string; name: string };
-    detail: Record<string, unknown>;
-  },
-): Promise<boolean> {
-  const { count } = await db.rolloutEvent.createMany({
-    data: [
-      {
-        tenantId: e.tenantId,
-        rolloutId: e.rolloutId,
-        seq: e.seq,
-        action: e.action,
-        stepIndex: e.stepIndex,
-        phase: e.phase,
-        actorType: e.actor.type,
-        actorId: e.actor.id,
-        actorName: e.actor.name,
-        detail: e.detail as object,
-      },
-    ],
-    skipDuplicates: true,
-  });
-  return count === 1;
+/** One transition of a rollout (a RolloutEvent row). */
+export interface NewRolloutEvent {
+  tenantId: string;
+  rolloutId: string;
+  seq: number;
+  action: string;
+  stepIndex: number;
+  phase: string;
+  actor: { type: string; id: string; name: string };
+  detail: Record<string, unknown>;
 }
 
 /**
  * Inserts the events not recorded yet (by rolloutId + seq) and returns those it inserted, in input order.
  * Callers serialise writers of a tenant (the audit-chain lock), so the read-then-insert cannot race.
  */
-export async function insertRolloutEvents<E extends Parameters<typeof insertRolloutEvent>[1]>(db: DbTx, events: readonly E[]): Promise<E[]> {
+export async function insertRolloutEvents<E extends NewRolloutEvent>(db: DbTx, events: readonly E[]): Promise<E[]> {
   if (events.length === 0) return [];
   const existing = await db.rolloutEvent.findMany({
     where: { OR: events.map((e) => ({ rolloutId: e.rolloutId, seq: e.seq })) },
