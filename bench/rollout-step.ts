@@ -6,11 +6,19 @@
  * server and PostgreSQL; each rollout: setWeight 10 → 50 → 100 (no bake, no analysis), then promote.
  * Run with N = 50 and N = 200; p50 and p99 over all setWeight steps.
  *
- *   npx tsx bench/rollout-step.ts       prints name=value lines, writes bench/results/rollout.json
+ * Also from each run: the process's CPU time per step (xds, worker and API share this process), and, from
+ * the Temporal histories of a sample of the rollouts, per activity type the time tasks waited in the queue
+ * (scheduled → started) and ran (started → completed) — where a slow step spends its time.
+ *
+ *   npm run bench:rollout                         N = 50 and 200, writes bench/results/rollout.json
+ *   npm run bench:rollout -- --sizes 20           quick iteration (no results file unless --write)
+ *   node --cpu-prof --cpu-prof-dir /tmp/prof --import tsx bench/rollout-step.ts --sizes 50
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Client } from '@temporalio/client';
 import { fileURLToPath } from 'node:url';
 import * as startRoute from '../app/api/v1/rollouts/route';
 import { setAppDb } from '../server/app-db';
@@ -25,7 +33,41 @@ function quantile(sorted: number[], q: number): number {
   return sorted[i]!;
 }
 
-async function run(n: number): Promise<{ samples: number[]; wallMs: number; failed: number }> {
+interface ActivityTiming {
+  queueMs: number[];
+  runMs: number[];
+}
+
+/** Per activity type: scheduled → started and started → completed, from the histories of `workflowIds`. */
+async function activityTimings(client: Client, workflowIds: string[]): Promise<Record<string, ActivityTiming>> {
+  const out: Record<string, ActivityTiming> = {};
+  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+  for (const id of workflowIds) {
+    const history = await client.workflow.getHandle(id).fetchHistory();
+    const scheduled = new Map<string, { type: string; at: number }>();
+    const started = new Map<string, number>();
+    for (const e of history.events ?? []) {
+      const eid = String(e.eventId);
+      if (e.activityTaskScheduledEventAttributes) {
+        scheduled.set(eid, { type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?', at: ms(e.eventTime) });
+      } else if (e.activityTaskStartedEventAttributes) {
+        const s = scheduled.get(String(e.activityTaskStartedEventAttributes.scheduledEventId));
+        if (s) started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), ms(e.eventTime));
+      } else if (e.activityTaskCompletedEventAttributes) {
+        const sid = String(e.activityTaskCompletedEventAttributes.scheduledEventId);
+        const s = scheduled.get(sid);
+        const st = started.get(sid);
+        if (!s || st === undefined) continue;
+        const t = (out[s.type] ??= { queueMs: [], runMs: [] });
+        t.queueMs.push(st - s.at);
+        t.runMs.push(ms(e.eventTime) - st);
+      }
+    }
+  }
+  return out;
+}
+
+async function run(n: number): Promise<{ samples: number[]; wallMs: number; failed: number; failures: string[]; cpuMsPerStep: number; activities: Record<string, ActivityTiming> }> {
   const h = await startRolloutHarness({ routes: n });
   try {
     await h.startInProcessWorker();
@@ -35,6 +77,7 @@ async function run(n: number): Promise<{ samples: number[]; wallMs: number; fail
     const token = (await makeToken(h.xds.db, op)).secret;
     const revisionId = await h.changeRevision(`user:${op.user.id}`);
     const t0 = Date.now();
+    const cpu0 = process.cpuUsage();
     const started = await mapLimit([...Array(n).keys()], 10, (i) =>
         call(startRoute.POST, {
           token,
@@ -61,7 +104,11 @@ async function run(n: number): Promise<{ samples: number[]; wallMs: number; fail
       500,
     );
     const wallMs = Date.now() - t0;
-    const failed = await h.xds.db.rollout.count({ where: { id: { in: ids }, phase: { not: 'Promoted' } } });
+    const cpu = process.cpuUsage(cpu0);
+    const notPromoted = await h.xds.db.rollout.findMany({ where: { id: { in: ids }, phase: { not: 'Promoted' } }, select: { routeName: true, phase: true, failure: true } });
+    const failures = notPromoted.map((r) => `${r.routeName}: ${r.phase} ${JSON.stringify(r.failure)}`);
+    const rows = await h.xds.db.rollout.findMany({ where: { id: { in: ids } }, select: { workflowId: true }, take: 20 });
+    const activities = await activityTimings(h.client, rows.map((r) => r.workflowId));
     const events = await h.xds.db.rolloutEvent.findMany({ where: { rolloutId: { in: ids } }, orderBy: [{ rolloutId: 'asc' }, { seq: 'asc' }] });
     const samples: number[] = [];
     const startedAt = new Map<string, number>();
@@ -73,7 +120,7 @@ async function run(n: number): Promise<{ samples: number[]; wallMs: number; fail
         if (s !== undefined) samples.push(e.at.getTime() - s);
       }
     }
-    return { samples: samples.sort((a, b) => a - b), wallMs, failed };
+    return { samples: samples.sort((a, b) => a - b), wallMs, failed: failures.length, failures, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / (n * 4), activities };
   } finally {
     setAppDb(undefined);
     await h.stop();
@@ -81,15 +128,27 @@ async function run(n: number): Promise<{ samples: number[]; wallMs: number; fail
 }
 
 async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '50,200' }, write: { type: 'boolean', default: false } } });
+  const sizes = values.sizes.split(',').map(Number);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes: a comma-separated list of positive integers, got ${values.sizes}`);
+  const write = values.write || values.sizes === '50,200';
   const results: Record<string, number | string> = {};
-  for (const n of [50, 200]) {
+  for (const n of sizes) {
     const r = await run(n);
+    for (const f of r.failures.slice(0, 10)) console.log(`# not promoted (N=${n}): ${f}`);
+    for (const [type, t] of Object.entries(r.activities)) {
+      const q = t.queueMs.sort((a, b) => a - b);
+      const x = t.runMs.sort((a, b) => a - b);
+      console.log(`# N=${n} ${type}: n=${x.length} queue p50=${quantile(q, 0.5).toFixed(0)} p99=${quantile(q, 0.99).toFixed(0)} ms, run p50=${quantile(x, 0.5).toFixed(0)} p99=${quantile(x, 0.99).toFixed(0)} ms`);
+    }
     results[`rollout_step_to_serving_p50_ms_${n}`] = quantile(r.samples, 0.5);
     results[`rollout_step_to_serving_p99_ms_${n}`] = quantile(r.samples, 0.99);
     results[`rollout_step_to_serving_max_ms_${n}`] = r.samples[r.samples.length - 1] ?? NaN;
     results[`rollout_steps_measured_${n}`] = r.samples.length;
     results[`rollout_failed_${n}`] = r.failed;
     results[`rollout_wall_ms_${n}`] = r.wallMs;
+    // setWeight ×3 + promote per rollout; xds, worker and API run in this process.
+    results[`rollout_cpu_ms_per_step_${n}`] = Math.round(r.cpuMsPerStep * 10) / 10;
   }
   for (const [k, v] of Object.entries(results)) console.log(`${k}=${v}`);
   const out = {
@@ -97,6 +156,7 @@ async function main(): Promise<void> {
     machine: `${cpus().length}x ${cpus()[0]?.model.trim() ?? 'cpu'}, node ${process.version}, one Envoy (concurrency 1), xds + worker + PostgreSQL + Temporal dev server on the same machine`,
     date: new Date().toISOString(),
   };
+  if (!write) return;
   const dir = join(fileURLToPath(new URL('.', import.meta.url)), 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'rollout.json'), `${JSON.stringify(out, null, 2)}\n`);

@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import * as startRoute from '../app/api/v1/rollouts/route';
 import * as approveRoute from '../app/api/v1/rollouts/[id]/approve/route';
+import { verifyAuditChain } from '../server/audit/audit.service';
 import { setAppDb } from '../server/app-db';
 import type { Tenant } from '../server/db/tenant.repo';
 import { call, makeMember, makeToken } from './support/api';
@@ -100,6 +101,14 @@ test('SIGKILL of the worker during bake, analysis and approval wait: a new worke
     assert.equal(publishes, 4, 'each published once');
     const audit = await h.xds.db.auditEntry.findMany({ where: { targetId: id } });
     assert.equal(audit.filter((a) => a.action === 'rollout.approval.granted').length, 1);
+    // Retried activities after each SIGKILL wrote nothing twice: one audit entry per transition, same order.
+    const audited = audit.flatMap((a) => {
+      const seq = (a.details as { seq?: number }).seq;
+      return seq === undefined ? [] : [[seq, a.action] as const];
+    }).sort((x, y) => x[0] - y[0]);
+    assert.deepEqual(audited, events.map((e) => [e.seq, e.action] as const), 'the audit log has each transition once');
+    const chain = await verifyAuditChain(h.xds.db, h.xds.tenantId);
+    assert.equal(chain.ok, true, JSON.stringify(chain));
     await maybeRecordHistory(h.client.workflow.getHandle(row.workflowId), 'canary-promotion.worker-killed');
   } finally {
     await traffic.stop();

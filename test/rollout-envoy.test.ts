@@ -11,15 +11,13 @@ import * as rolloutRoute from '../app/api/v1/rollouts/[id]/route';
 import * as approveRoute from '../app/api/v1/rollouts/[id]/approve/route';
 import type { RolloutFailure } from '../contracts/rollout.schema';
 import { setAppDb } from '../server/app-db';
-import type { Tenant } from '../server/db/tenant.repo';
-import { call, makeMember, makeToken, type TestMember } from './support/api';
+import { call, type TestMember } from './support/api';
 import { maybeRecordHistory } from './support/histories';
 import { generateTraffic, shareBetween, startRolloutHarness, type RolloutHarness } from './support/rollout-harness';
 import { eventually } from './support/xds-harness';
 
 let h: RolloutHarness;
-let alice: TestMember; // approver; starts rollouts, so she is the author
-let bob: TestMember; // approver
+let alice: TestMember; // approver; starts rollouts, so she is the author (bob approves)
 let vera: TestMember; // viewer
 const tokens: Record<string, string> = {};
 
@@ -27,11 +25,10 @@ before(async () => {
   h = await startRolloutHarness({ routes: 3 });
   await h.startInProcessWorker();
   setAppDb(h.xds.db);
-  const tenant = (await h.xds.db.tenant.findUniqueOrThrow({ where: { id: h.xds.tenantId } })) as Tenant;
-  alice = await makeMember(h.xds.db, tenant, 'approver', { username: 'alice' });
-  bob = await makeMember(h.xds.db, tenant, 'approver', { username: 'bob' });
-  vera = await makeMember(h.xds.db, tenant, 'viewer', { username: 'vera' });
-  for (const [n, m] of Object.entries({ alice, bob, vera })) tokens[n] = (await makeToken(h.xds.db, m)).secret;
+  const m = await h.addMembers({ alice: 'approver', bob: 'approver', vera: 'viewer' });
+  alice = m.alice.member;
+  vera = m.vera.member;
+  for (const [n, x] of Object.entries(m)) tokens[n] = x.token;
 });
 
 after(async () => {
@@ -63,17 +60,6 @@ async function finished(id: string, timeoutMs = 120_000) {
 
 async function events(id: string) {
   return h.xds.db.rolloutEvent.findMany({ where: { rolloutId: id }, orderBy: { seq: 'asc' } });
-}
-
-async function envoyWeights(route: string) {
-  const dump = JSON.parse((await h.envoy.admin('/config_dump?resource=dynamic_route_configs')).body) as {
-    configs: { route_config: { virtual_hosts: { routes: { name: string; route: { cluster?: string; weighted_clusters?: { clusters: { name: string; weight?: number }[] } } }[] }[] } }[];
-  };
-  for (const c of dump.configs) for (const vh of c.route_config.virtual_hosts) for (const r of vh.routes) if (r.name === route) {
-    if (r.route.cluster) return `${r.route.cluster}=100`;
-    return (r.route.weighted_clusters?.clusters ?? []).filter((x) => (x.weight ?? 0) > 0).map((x) => `${x.name}=${x.weight}`).join(',');
-  }
-  return null;
 }
 
 test('a healthy canary goes 10 → 50 → 100 with analysis, the split at the upstreams follows each weight, and it is promoted', { timeout: 240_000 }, async () => {
@@ -121,7 +107,7 @@ test('a healthy canary goes 10 → 50 → 100 with analysis, the split at the up
   const analyses = evs.filter((e) => e.action.startsWith('rollout.analysis.'));
   assert.deepEqual(analyses.map((e) => e.action), ['rollout.analysis.passed', 'rollout.analysis.passed', 'rollout.analysis.passed']);
   // Promoted: canary is the route's only cluster, in Envoy too; one revision per traffic change.
-  assert.equal(await envoyWeights('r0'), 'c0=100');
+  assert.equal(await h.servedRoute('r0'), 'c0=100');
   const revisions = await h.xds.db.revision.findMany({ where: { createdById: `rollout:${rollout.id}` } });
   assert.equal(revisions.length, 4, 'w10, w50, w100, promote');
   const published = await h.xds.db.auditEntry.count({ where: { action: 'revision.publish', targetId: { in: revisions.map((r) => r.id) } } });
@@ -154,7 +140,7 @@ test('a faulty canary (30 % 5xx) fails analysis, traffic returns to 0 % canary, 
     assert.ok(back, 'the rollback was served');
     console.log(`[rollout] faulty canary: analysis failed → 0 % canary served in ${back.at.getTime() - failedAt} ms (analysis interval 2000 ms)`);
     // Envoy serves the route as it was, and the upstreams see it.
-    assert.equal(await envoyWeights('r1'), 's1=100');
+    assert.equal(await h.servedRoute('r1'), 's1=100');
     const after = Date.now();
     await new Promise((r) => setTimeout(r, 1500));
     const { share, n } = shareBetween(traffic, 'canary', after, Date.now());
@@ -225,7 +211,7 @@ test('an approval step blocks; a viewer and the author are refused with a reason
   const t = await finished(timed.id);
   assert.equal(t.phase, 'Aborted');
   assert.equal((t.failure as unknown as RolloutFailure).reason, 'approvalTimeout');
-  assert.equal(await envoyWeights('r2'), 'c2=100');
+  assert.equal(await h.servedRoute('r2'), 'c2=100');
   const tAudit = await h.xds.db.auditEntry.findMany({ where: { targetId: timed.id }, orderBy: { seq: 'asc' } });
   assert.ok(tAudit.some((a) => a.action === 'rollout.approval.timed_out'));
   assert.ok(tAudit.some((a) => a.action === 'rollout.aborted'));

@@ -10,6 +10,7 @@
  * anything else is retried by Temporal.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ZodError } from 'zod';
 import { RouteGraphSchema, RouteSchema, type Cluster, type RouteGraph } from '../contracts/route-graph.schema';
 import type {
   ApplyTrafficInput,
@@ -21,8 +22,9 @@ import type {
   RecordRolloutEventInput,
   RolloutActivities,
 } from '../contracts/rollout.schema';
+import { ROLLOUT_CONTROLLER_ACTOR } from '../contracts/rollout.schema';
+import { createGroupCommit, type ItemOutcome } from '../core/concurrency/group-commit';
 import type { Actor } from '../contracts/workflows.schema';
-import { canonicalJson } from '../core/canonical-json';
 import type { MetricsSource } from '../core/rollout/ports';
 import {
   TrafficError,
@@ -31,6 +33,7 @@ import {
   promoteRolloutTraffic,
   rollbackRolloutTraffic,
   routeWeights,
+  trafficFootprint,
 } from '../core/rollout/traffic';
 import { contentHash } from '../core/xds/snapshot';
 import { lockAuditChain } from '../server/db/audit.repo';
@@ -40,26 +43,37 @@ import { findLiveRevision } from '../server/db/revision-read.repo';
 import { lockTenantForPublish } from '../server/db/revision-publish.repo';
 import {
   findRevisionGraph,
+  findRollout,
   insertDerivedRevision,
   insertRolloutApproval,
-  insertRolloutEvent,
-  listServingState,
+  insertRolloutEvents,
+  listServingStates,
+  maxRolloutEventSeqs,
   updateRolloutStatus,
+  type ServingProxy,
 } from '../server/db/rollout.repo';
 import { listLatestSnapshotVersions } from '../server/db/snapshot.repo';
+import type { XdsTypeUrl } from '../contracts/workflows.schema';
 import { inTransaction, type DbTx } from '../server/db/tx';
 import { isDomainError, type AuditEntryInput } from './publish.activities';
 
 /** server/audit/audit.service.ts appendAudit (in the caller's transaction). */
 export type AppendAuditInTxFn = (db: DbTx, entry: AuditEntryInput) => Promise<unknown>;
+/** server/audit/audit.service.ts appendAuditEntries: several entries of one tenant, one lock, one insert. */
+export type AppendAuditEntriesInTxFn = (db: DbTx, tenantId: string, entries: AuditEntryInput[]) => Promise<unknown>;
 
-export type PublishInTxFn = (db: DbTx, input: { tenantId: string; revisionId: string; actor: Actor }) => Promise<{ snapshots: { nodeGroup: string; version: string }[] }>;
+export type PublishInTxFn = (
+  db: DbTx,
+  input: { tenantId: string; revisionId: string; actor: Actor; auditDetails?: Record<string, unknown> },
+) => Promise<{ snapshots: { nodeGroup: string; version: string }[] }>;
 
 export interface RolloutActivityDeps {
   db: Db;
   /** server/services/publish.service.ts publishRevision (composes with the caller's transaction). */
   publishRevision: PublishInTxFn;
   appendAudit: AppendAuditInTxFn;
+  /** Default: appendAudit once per entry. */
+  appendAuditEntries?: AppendAuditEntriesInTxFn;
   metrics: MetricsSource;
   /** How often awaitRolloutServing polls; default 100 ms. */
   pollIntervalMs?: number;
@@ -77,74 +91,253 @@ function sameWeights(a: { cluster: string; weight: number }[], b: { cluster: str
 
 export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActivities {
   const pollIntervalMs = deps.pollIntervalMs ?? 100;
+  const appendAuditEntries: AppendAuditEntriesInTxFn =
+    deps.appendAuditEntries ??
+    (async (tx, _tenantId, entries) => {
+      for (const e of entries) await deps.appendAudit(tx, e);
+    });
   const now = deps.now ?? Date.now;
 
   const rejected = (message: string, cause?: unknown) =>
     ApplicationFailure.create({ type: RolloutFailureType.rejected, nonRetryable: true, message, cause: cause instanceof Error ? cause : undefined });
+  const asActivityFailure = (err: unknown): unknown => {
+    if (err instanceof ApplicationFailure) return err;
+    if (err instanceof TrafficError || isDomainError(err)) return rejected(err instanceof Error ? err.message : String(err), err);
+    return err;
+  };
+
+  /**
+   * One publish for every traffic change of a tenant that arrived while the previous publish was in flight
+   * (group commit): each change is applied to the live graph in arrival order, the result is one derived
+   * revision, compiled, stored and NOTIFYed once. Each caller learns the snapshot versions that contain its
+   * change and waits for their ACK itself. A change whose traffic is already live (a retried attempt whose
+   * first try committed) adds nothing, so no step is applied twice. A change that cannot be applied fails
+   * alone; if the batch's publish fails, each change is published on its own so one bad change cannot fail
+   * the others.
+   */
+  const publishTrafficBatch = async (tenantId: string, items: readonly ApplyTrafficInput[]): Promise<ItemOutcome<ApplyTrafficResult>[]> => {
+    const outcomes = await inTransaction(deps.db, async (tx): Promise<ItemOutcome<ApplyTrafficResult>[]> => {
+      // Lock order audit chain → tenant row: the publish audits while holding the tenant row, and any other
+      // audit writer of the tenant holds the audit lock while its insert needs a KEY SHARE lock on the tenant
+      // row; taking the audit lock first keeps concurrent publishes from deadlocking.
+      await lockAuditChain(tx, tenantId);
+      if ((await lockTenantForPublish(tx, tenantId)) === null) throw rejected(`tenant ${tenantId} not found`);
+      const live = await findLiveRevision(tx, tenantId);
+      if (!live) throw rejected('the tenant has no live revision');
+      const extraByRevision = new Map<string, Cluster[]>();
+      const extraClusters = async (revisionId: string): Promise<Cluster[]> => {
+        let extra = extraByRevision.get(revisionId);
+        if (!extra) {
+          const change = await findRevisionGraph(tx, tenantId, revisionId);
+          const parsed = change ? RouteGraphSchema.safeParse(change.graph) : undefined;
+          extra = parsed?.success ? parsed.data.clusters : [];
+          extraByRevision.set(revisionId, extra);
+        }
+        return extra;
+      };
+      const lastGoodClusters = async (rolloutId: string): Promise<string[] | undefined> => {
+        const rollout = await findRollout(tx, tenantId, rolloutId);
+        const good = rollout?.lastGoodRevisionId ? await findRevisionGraph(tx, tenantId, rollout.lastGoodRevisionId) : null;
+        const clusters = (good?.graph as { clusters?: { name?: unknown }[] } | undefined)?.clusters;
+        return Array.isArray(clusters) ? clusters.flatMap((c) => (typeof c.name === 'string' ? [c.name] : [])) : undefined;
+      };
+      let graph = live.graph;
+      const applied: ({ ok: true; changed: boolean; expected: ApplyTrafficResult['expected']; groups: string[]; summary: string } | { ok: false; error: unknown })[] = [];
+      for (const input of items) {
+        try {
+          const baseRoute = RouteSchema.parse(input.baseRoute);
+          let derived: RouteGraph;
+          let summary: string;
+          switch (input.change.kind) {
+            case 'set':
+              derived = applyRolloutTraffic(graph, input.spec, baseRoute, input.change.traffic, await extraClusters(input.revisionId));
+              summary = `${input.spec.route} → ${input.spec.canaryCluster} ${input.change.traffic.weight}%`;
+              break;
+            case 'promote':
+              derived = promoteRolloutTraffic(graph, input.spec, baseRoute, await extraClusters(input.revisionId));
+              summary = `promote ${input.spec.canaryCluster} on ${input.spec.route}`;
+              break;
+            case 'rollback':
+              derived = rollbackRolloutTraffic(graph, input.spec, baseRoute, await lastGoodClusters(input.rolloutId));
+              summary = `roll back ${input.spec.route} (${input.change.reason})`;
+              break;
+          }
+          const changed = trafficFootprint(derived, input.spec) !== trafficFootprint(graph, input.spec);
+          applied.push({ ok: true, changed, expected: routeWeights(derived, input.spec.route), groups: nodeGroupsServingRoute(derived, input.spec.route), summary });
+          graph = derived;
+        } catch (err) {
+          if (err instanceof TrafficError || err instanceof ZodError) applied.push({ ok: false, error: err });
+          else throw err;
+        }
+      }
+      const changes = items.flatMap((input, i) => {
+        const a = applied[i]!;
+        return a.ok && a.changed ? [{ input, summary: a.summary }] : [];
+      });
+      let revisionId: string | null = null;
+      let targets: { nodeGroup: string; version: string }[];
+      if (changes.length === 0) {
+        // Already live (retries after committed attempts, or nothing to change): publish nothing.
+        targets = (await listLatestSnapshotVersions(tx, tenantId)).map((v) => ({ nodeGroup: v.nodeGroup, version: v.version }));
+      } else {
+        const one = changes.length === 1 ? changes[0]! : null;
+        revisionId = await insertDerivedRevision(tx, {
+          tenantId,
+          parentId: live.id,
+          graph,
+          graphHash: contentHash(graph),
+          createdById: one ? `rollout:${one.input.rolloutId}` : ROLLOUT_CONTROLLER_ACTOR.id,
+          message: (one
+            ? `rollout ${one.input.rolloutId}: ${one.summary}`
+            : `${changes.length} rollout steps: ${changes.map((c) => c.summary).join('; ')}`
+          ).slice(0, 1000),
+        });
+        const published = await deps.publishRevision(tx, {
+          tenantId,
+          revisionId,
+          actor: one ? one.input.actor : ROLLOUT_CONTROLLER_ACTOR,
+          auditDetails: { rollouts: changes.map((c) => ({ rolloutId: c.input.rolloutId, route: c.input.spec.route, change: c.summary, actor: c.input.actor })) },
+        });
+        targets = published.snapshots;
+      }
+      return items.map((input, i): ItemOutcome<ApplyTrafficResult> => {
+        const a = applied[i]!;
+        if (!a.ok) return a;
+        return {
+          ok: true,
+          value: {
+            revisionId: a.changed ? revisionId : null,
+            liveRevisionId: revisionId ?? live.id,
+            targets: targets.filter((t) => a.groups.includes(t.nodeGroup)),
+            expected: a.expected,
+          },
+        };
+      });
+    }).catch(async (err: unknown) => {
+      if (items.length === 1 || !(err instanceof TrafficError || isDomainError(err))) throw err;
+      // One change made the batch's publish fail (say, a compile error): publish each on its own.
+      const alone: ItemOutcome<ApplyTrafficResult>[] = [];
+      for (const item of items) {
+        try {
+          const [o] = await publishTrafficBatch(tenantId, [item]);
+          alone.push(o!);
+        } catch (e) {
+          alone.push({ ok: false, error: e });
+        }
+      }
+      return alone;
+    });
+    return outcomes;
+  };
+  /**
+   * Rollout events of a tenant, group-committed: one transaction takes the tenant's audit-chain lock once and
+   * writes every event that queued up meanwhile (event row, rollout status, approval, audit entry each). An
+   * event is written once per (rolloutId, seq); a retried attempt finds it and writes nothing. If the batch
+   * fails, each event is written in its own transaction so one bad event cannot fail the others.
+   */
+  const writeEvents = async (tenantId: string, items: readonly RecordRolloutEventInput[]): Promise<ItemOutcome<void>[]> => {
+    try {
+      await inTransaction(deps.db, async (tx) => {
+        await lockAuditChain(tx, tenantId);
+        const fresh = await insertRolloutEvents(
+          tx,
+          items.map((input) => ({
+            tenantId,
+            rolloutId: input.rolloutId,
+            seq: input.seq,
+            action: input.action,
+            stepIndex: input.stepIndex,
+            phase: input.status.phase,
+            actor: input.actor,
+            detail: input.detail ?? {},
+            input,
+          })),
+        ); // events recorded by an earlier attempt are left out
+        for (const { input } of fresh) {
+          if (input.approval) await insertRolloutApproval(tx, { tenantId, rolloutId: input.rolloutId, ...input.approval });
+        }
+        await appendAuditEntries(
+          tx,
+          tenantId,
+          fresh.map(({ input }) => ({
+            tenantId,
+            actor: input.actor,
+            action: input.action,
+            target: { type: 'rollout', id: input.rolloutId },
+            details: {
+              seq: input.seq,
+              stepIndex: input.stepIndex,
+              phase: input.status.phase,
+              canaryWeight: input.status.traffic.weight,
+              ...(input.detail ?? {}),
+            },
+          })),
+        );
+        // The newest status per rollout is what its row shows (two events of one rollout can share a batch)…
+        const newest = new Map<string, RecordRolloutEventInput>();
+        for (const { input } of fresh) if ((newest.get(input.rolloutId)?.seq ?? -1) < input.seq) newest.set(input.rolloutId, input);
+        // …unless a later event of the rollout was recorded by an earlier batch (attempts can overtake).
+        const recorded = newest.size > 0 ? await maxRolloutEventSeqs(tx, tenantId, [...newest.keys()]) : new Map<string, number>();
+        for (const input of newest.values()) {
+          if ((recorded.get(input.rolloutId) ?? 0) <= input.seq) await updateRolloutStatus(tx, tenantId, input.rolloutId, input.status);
+        }
+      });
+      return items.map(() => ({ ok: true, value: undefined }));
+    } catch (err) {
+      if (items.length === 1) throw err;
+      const alone: ItemOutcome<void>[] = [];
+      for (const item of items) {
+        alone.push(await writeEvents(tenantId, [item]).then(([o]) => o!, (e: unknown) => ({ ok: false as const, error: e })));
+      }
+      return alone;
+    }
+  };
+  const eventCommit = createGroupCommit<RecordRolloutEventInput, void>({ flush: writeEvents, maxBatch: 500 });
+
+  /**
+   * Many rollouts wait for proxies at once (each polls every pollIntervalMs): polls of one node group that
+   * arrive while a query is in flight share the next query, and reads of one proxy's configuration share
+   * one config dump fetched after they asked.
+   */
+  const servingCommit = createGroupCommit<AwaitServingInput & { typeUrls: readonly string[] }, ServingProxy[]>({
+    flush: async (_key, items) => {
+      const first = items[0]!;
+      const states = await listServingStates(deps.db, {
+        tenantId: first.tenantId,
+        nodeGroup: first.nodeGroup,
+        versions: items.map((i) => i.version),
+        typeUrls: [...new Set(items.flatMap((i) => i.typeUrls))],
+      });
+      return items.map((i) => ({ ok: true, value: states.get(i.version) ?? [] }));
+    },
+  });
+  const dumpCommit = createGroupCommit<string, { cluster: string; weight: number }[] | null>({
+    flush: async (adminUrl, routes) => {
+      const served = await deps.metrics.readServedRoutes(adminUrl);
+      return routes.map((r) => ({ ok: true, value: served.get(r) ?? null }));
+    },
+  });
+  /** Snapshots are immutable per version: which types a version's proxies ACK is read once. */
+  const typeUrlCache = new Map<string, XdsTypeUrl[]>();
+  const snapshotTypeUrls = async (q: { tenantId: string; nodeGroup: string; version: string }): Promise<XdsTypeUrl[] | null> => {
+    const key = `${q.tenantId}/${q.nodeGroup}/${q.version}`;
+    const hit = typeUrlCache.get(key);
+    if (hit) return hit;
+    const urls = await getSnapshotTypeUrls(deps.db, q);
+    if (urls === null) return null;
+    if (typeUrlCache.size >= 10_000) typeUrlCache.delete(typeUrlCache.keys().next().value!);
+    typeUrlCache.set(key, urls);
+    return urls;
+  };
+
+  const trafficCommit = createGroupCommit<ApplyTrafficInput, ApplyTrafficResult>({ flush: publishTrafficBatch, maxBatch: 500 });
 
   return {
     async applyRolloutTraffic(input: ApplyTrafficInput): Promise<ApplyTrafficResult> {
       try {
-        return await inTransaction(deps.db, async (tx) => {
-          // Lock order audit chain → tenant row: the publish audits while holding the tenant row FOR UPDATE,
-          // and any other audit writer of the tenant holds the audit lock while its insert needs a KEY SHARE
-          // lock on the tenant row; taking the audit lock first keeps concurrent rollouts from deadlocking.
-          await lockAuditChain(tx, input.tenantId);
-          if ((await lockTenantForPublish(tx, input.tenantId)) === null) throw rejected(`tenant ${input.tenantId} not found`);
-          const live = await findLiveRevision(tx, input.tenantId);
-          if (!live) throw rejected('the tenant has no live revision');
-          const baseRoute = RouteSchema.parse(input.baseRoute);
-          const change = await findRevisionGraph(tx, input.tenantId, input.revisionId);
-          const parsedChange = change ? RouteGraphSchema.safeParse(change.graph) : undefined;
-          const extra: Cluster[] = parsedChange?.success ? parsedChange.data.clusters : [];
-          let derived: RouteGraph;
-          let message: string;
-          switch (input.change.kind) {
-            case 'set':
-              derived = applyRolloutTraffic(live.graph, input.spec, baseRoute, input.change.traffic, extra);
-              message = `rollout ${input.rolloutId}: ${input.spec.route} → ${input.spec.canaryCluster} ${input.change.traffic.weight}%`;
-              break;
-            case 'promote':
-              derived = promoteRolloutTraffic(live.graph, input.spec, baseRoute, extra);
-              message = `rollout ${input.rolloutId}: promote ${input.spec.canaryCluster} on ${input.spec.route}`;
-              break;
-            case 'rollback':
-              derived = rollbackRolloutTraffic(live.graph, input.spec, baseRoute);
-              message = `rollout ${input.rolloutId}: roll back ${input.spec.route} (${input.change.reason})`.slice(0, 1000);
-              break;
-          }
-          const groups = nodeGroupsServingRoute(derived, input.spec.route);
-          const expected = routeWeights(derived, input.spec.route);
-          if (canonicalJson(derived) === canonicalJson(live.graph)) {
-            // Already live (a retry after a committed attempt, or nothing to change): publish nothing.
-            const versions = await listLatestSnapshotVersions(tx, input.tenantId);
-            return {
-              revisionId: null,
-              liveRevisionId: live.id,
-              targets: versions.filter((v) => groups.includes(v.nodeGroup)).map((v) => ({ nodeGroup: v.nodeGroup, version: v.version })),
-              expected,
-            };
-          }
-          const revisionId = await insertDerivedRevision(tx, {
-            tenantId: input.tenantId,
-            parentId: live.id,
-            graph: derived,
-            graphHash: contentHash(derived),
-            createdById: `rollout:${input.rolloutId}`,
-            message,
-          });
-          const published = await deps.publishRevision(tx, { tenantId: input.tenantId, revisionId, actor: input.actor });
-          return {
-            revisionId,
-            liveRevisionId: revisionId,
-            targets: published.snapshots.filter((s) => groups.includes(s.nodeGroup)),
-            expected,
-          };
-        });
+        return await trafficCommit.submit(input.tenantId, input);
       } catch (err) {
-        if (err instanceof ApplicationFailure) throw err;
-        if (err instanceof TrafficError || isDomainError(err)) throw rejected(err instanceof Error ? err.message : String(err), err);
-        throw err;
+        throw asActivityFailure(err);
       }
     },
 
@@ -153,11 +346,14 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
       const previous = ctx.info.heartbeatDetails as { startedAtMs?: number } | undefined;
       const startedAtMs = typeof previous?.startedAtMs === 'number' ? previous.startedAtMs : now();
       const deadline = startedAtMs + input.timeoutMs;
-      const typeUrls = await getSnapshotTypeUrls(deps.db, input);
+      const typeUrls = await snapshotTypeUrls(input);
       if (typeUrls === null) throw rejected(`no snapshot ${input.version} for node group ${input.nodeGroup}`);
       for (;;) {
         ctx.heartbeat({ startedAtMs });
-        const proxies = await listServingState(deps.db, { ...input, typeUrls });
+        const proxies = (await servingCommit.submit(`${input.tenantId}/${input.nodeGroup}`, { ...input, typeUrls })).map((p) => ({
+          ...p,
+          pending: p.pending.filter((t) => typeUrls.includes(t as XdsTypeUrl)),
+        }));
         let last: string;
         const nacked = proxies.find((p) => p.nack);
         if (nacked?.nack) {
@@ -176,7 +372,7 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
                 return;
               }
               try {
-                const weights = await deps.metrics.readRouteWeights(p.adminUrl, input.route);
+                const weights = await dumpCommit.submit(p.adminUrl, input.route);
                 if (weights && sameWeights(weights, input.expected)) verified += 1;
                 else wrong.push(`${p.nodeId}: ${JSON.stringify(weights)}`);
               } catch (err) {
@@ -200,34 +396,7 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
     },
 
     async recordRolloutEvent(input: RecordRolloutEventInput): Promise<void> {
-      await inTransaction(deps.db, async (tx) => {
-        const inserted = await insertRolloutEvent(tx, {
-          tenantId: input.tenantId,
-          rolloutId: input.rolloutId,
-          seq: input.seq,
-          action: input.action,
-          stepIndex: input.stepIndex,
-          phase: input.status.phase,
-          actor: input.actor,
-          detail: input.detail ?? {},
-        });
-        if (!inserted) return; // recorded by an earlier attempt
-        await updateRolloutStatus(tx, input.tenantId, input.rolloutId, input.status);
-        if (input.approval) await insertRolloutApproval(tx, { tenantId: input.tenantId, rolloutId: input.rolloutId, ...input.approval });
-        await deps.appendAudit(tx, {
-          tenantId: input.tenantId,
-          actor: input.actor,
-          action: input.action,
-          target: { type: 'rollout', id: input.rolloutId },
-          details: {
-            seq: input.seq,
-            stepIndex: input.stepIndex,
-            phase: input.status.phase,
-            canaryWeight: input.status.traffic.weight,
-            ...(input.detail ?? {}),
-          },
-        });
-      });
+      await eventCommit.submit(input.tenantId, input);
     },
   };
 }

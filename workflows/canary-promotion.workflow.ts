@@ -17,6 +17,7 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  ContinueAsNew,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -437,6 +438,7 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
       }
     }
   } catch (err) {
+    if (err instanceof ContinueAsNew) throw err; // not a failure: this run hands over to the next
     const cause = err instanceof ActivityFailure ? err.cause : err;
     state.failure ??= { reason: 'error', message: cause instanceof Error ? cause.message : String(cause), stepIndex: state.stepIndex };
   }

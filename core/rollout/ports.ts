@@ -15,4 +15,6 @@ export interface MetricsSource {
   readClusterStats(input: ReadClusterStatsInput): Promise<ClusterStatsSample>;
   /** What one proxy (admin base URL) serves for a route. */
   readRouteWeights(adminUrl: string, route: string): Promise<{ cluster: string; weight: number }[] | null>;
+  /** What one proxy serves for every route it has, by route name (one read of its configuration). */
+  readServedRoutes(adminUrl: string): Promise<Map<string, { cluster: string; weight: number }[]>>;
 }

@@ -21,6 +21,7 @@ import type { Principal } from '../auth/principal';
 import { requirePermission } from '../auth/principal';
 import {
   findAuditHead,
+  insertAuditEntries,
   insertAuditEntry,
   listAuditEntries,
   lockAuditChain,
@@ -96,29 +97,49 @@ function checkAppendInput(input: AppendAuditInput): void {
  * the default READ COMMITTED isolation for `tx`.
  */
 export async function appendAudit(tx: DbTx, input: AppendAuditInput): Promise<AuditEntry> {
-  checkAppendInput(input);
-  const details = toPlainJson(input.details ?? {});
-  const beforeDigest = input.before === undefined ? null : digestJson(input.before);
-  const afterDigest = input.after === undefined ? null : digestJson(input.after);
+  const [entry] = await appendAuditEntries(tx, input.tenantId, [input]);
+  return entry!;
+}
+
+/**
+ * Appends several entries to one tenant's chain, in order, under one lock, with one read of the chain's
+ * head and one insert (what a group commit of many transitions needs). Same rules as appendAudit.
+ */
+export async function appendAuditEntries(tx: DbTx, tenantId: string, inputs: readonly AppendAuditInput[]): Promise<AuditEntry[]> {
+  for (const input of inputs) {
+    checkAppendInput(input);
+    if (input.tenantId !== tenantId) throw new Error(`appendAuditEntries: an entry of tenant ${input.tenantId} in a batch of ${tenantId}`);
+  }
+  if (inputs.length === 0) return [];
   return inTransaction(tx, async (t) => {
-    await lockAuditChain(t, input.tenantId);
-    const head = await findAuditHead(t, input.tenantId);
-    const fields: HashedAuditFields = {
-      tenantId: input.tenantId,
-      seq: (head?.seq ?? 0) + 1,
-      at: new Date(),
-      actorType: input.actor.type,
-      actorId: input.actor.id,
-      actorName: input.actor.name,
-      action: input.action,
-      targetType: input.target.type,
-      targetId: input.target.id,
-      beforeDigest,
-      afterDigest,
-      details,
-    };
-    const prevHash = head?.hash ?? GENESIS_HASH;
-    return insertAuditEntry(t, { ...fields, prevHash, hash: computeAuditHash(prevHash, fields) });
+    await lockAuditChain(t, tenantId);
+    const head = await findAuditHead(t, tenantId);
+    let seq = head?.seq ?? 0;
+    let prevHash = head?.hash ?? GENESIS_HASH;
+    const at = new Date();
+    const entries: AuditEntry[] = inputs.map((input) => {
+      seq += 1;
+      const fields: HashedAuditFields = {
+        tenantId,
+        seq,
+        at,
+        actorType: input.actor.type,
+        actorId: input.actor.id,
+        actorName: input.actor.name,
+        action: input.action,
+        targetType: input.target.type,
+        targetId: input.target.id,
+        beforeDigest: input.before === undefined ? null : digestJson(input.before),
+        afterDigest: input.after === undefined ? null : digestJson(input.after),
+        details: toPlainJson(input.details ?? {}),
+      };
+      const entry = { ...fields, prevHash, hash: computeAuditHash(prevHash, fields) };
+      prevHash = entry.hash;
+      return entry;
+    });
+    if (entries.length === 1) return [await insertAuditEntry(t, entries[0]!)];
+    await insertAuditEntries(t, entries);
+    return entries;
   });
 }
 

@@ -62,6 +62,11 @@ export async function insertAuditEntry(tx: Tx, entry: AuditEntry): Promise<Audit
   return toEntry(row);
 }
 
+/** Inserts consecutive entries of one chain in one statement. */
+export async function insertAuditEntries(tx: Tx, entries: readonly AuditEntry[]): Promise<void> {
+  await tx.auditEntry.createMany({ data: entries.map((e) => ({ ...e, details: e.details as Prisma.InputJsonValue })) });
+}
+
 export interface AuditFilter {
   action?: string;
   /** Matches the actor's id or name. */

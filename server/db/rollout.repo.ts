@@ -78,38 +78,51 @@ export async function listRollouts(db: DbTx, tenantId: string, opts: { limit: nu
   return rows.map((r) => toRow(r as Raw));
 }
 
-/** Inserts the event unless (rolloutId, seq) exists; true when inserted. */
-export async function insertRolloutEvent(
-  db: DbTx,
-  e: {
-    tenantId: string;
-    rolloutId: string;
-    seq: number;
-    action: string;
-    stepIndex: number;
-    phase: string;
-    actor: { type: string; id: string; name: string };
-    detail: Record<string, unknown>;
-  },
-): Promise<boolean> {
-  const { count } = await db.rolloutEvent.createMany({
-    data: [
-      {
-        tenantId: e.tenantId,
-        rolloutId: e.rolloutId,
-        seq: e.seq,
-        action: e.action,
-        stepIndex: e.stepIndex,
-        phase: e.phase,
-        actorType: e.actor.type,
-        actorId: e.actor.id,
-        actorName: e.actor.name,
-        detail: e.detail as object,
-      },
-    ],
+/** One transition of a rollout (a RolloutEvent row). */
+export interface NewRolloutEvent {
+  tenantId: string;
+  rolloutId: string;
+  seq: number;
+  action: string;
+  stepIndex: number;
+  phase: string;
+  actor: { type: string; id: string; name: string };
+  detail: Record<string, unknown>;
+}
+
+/**
+ * Inserts the events not recorded yet (by rolloutId + seq) and returns those it inserted, in input order.
+ * Callers serialise writers of a tenant (the audit-chain lock), so the read-then-insert cannot race.
+ */
+export async function insertRolloutEvents<E extends NewRolloutEvent>(db: DbTx, events: readonly E[]): Promise<E[]> {
+  if (events.length === 0) return [];
+  const existing = await db.rolloutEvent.findMany({
+    where: { OR: events.map((e) => ({ rolloutId: e.rolloutId, seq: e.seq })) },
+    select: { rolloutId: true, seq: true },
+  });
+  const seen = new Set(existing.map((e) => `${e.rolloutId}/${e.seq}`));
+  const fresh = events.filter((e) => {
+    const key = `${e.rolloutId}/${e.seq}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  await db.rolloutEvent.createMany({
+    data: fresh.map((e) => ({
+      tenantId: e.tenantId,
+      rolloutId: e.rolloutId,
+      seq: e.seq,
+      action: e.action,
+      stepIndex: e.stepIndex,
+      phase: e.phase,
+      actorType: e.actor.type,
+      actorId: e.actor.id,
+      actorName: e.actor.name,
+      detail: e.detail as object,
+    })),
     skipDuplicates: true,
   });
-  return count === 1;
+  return fresh;
 }
 
 export async function updateRolloutStatus(db: DbTx, tenantId: string, rolloutId: string, status: RolloutStatus): Promise<void> {
@@ -215,40 +228,62 @@ export interface ServingProxy {
  * one's change, and a proxy may skip straight to them), and whether `version` was NACKed.
  */
 export async function listServingState(
-  db: Db,
+  db: DbTx,
   q: { tenantId: string; nodeGroup: string; version: string; typeUrls: readonly string[] },
 ): Promise<ServingProxy[]> {
+  return (await listServingStates(db, { ...q, versions: [q.version] })).get(q.version) ?? [];
+}
+
+/** listServingState for several versions of one node group in one query (many rollouts waiting at once). */
+export async function listServingStates(
+  db: DbTx,
+  q: { tenantId: string; nodeGroup: string; versions: readonly string[]; typeUrls: readonly string[] },
+): Promise<Map<string, ServingProxy[]>> {
   const rows = await db.$queryRaw<
-    { proxyId: string; nodeId: string; metadata: unknown; typeUrl: string | null; atLeast: boolean | null; nacked: boolean | null; nackError: string | null }[]
+    { forVersion: string; proxyId: string; nodeId: string; metadata: unknown; typeUrl: string | null; atLeast: boolean | null; nacked: boolean | null; nackError: string | null }[]
   >`
     WITH mine AS (
-      SELECT "createdAt" FROM "Snapshot"
-       WHERE "tenantId" = ${q.tenantId}::uuid AND "nodeGroup" = ${q.nodeGroup} AND "version" = ${q.version})
-    SELECT p."id"::text AS "proxyId", p."nodeId", p."metadata", r."typeUrl",
-           (r."ackedVersion" = ${q.version} OR EXISTS (
-              SELECT 1 FROM "Snapshot" s, mine
+      SELECT v."version", s."createdAt"
+        FROM unnest(${[...new Set(q.versions)]}::text[]) AS v("version")
+        LEFT JOIN "Snapshot" s ON s."tenantId" = ${q.tenantId}::uuid AND s."nodeGroup" = ${q.nodeGroup} AND s."version" = v."version")
+    SELECT mine."version" AS "forVersion", p."id"::text AS "proxyId", p."nodeId", p."metadata", r."typeUrl",
+           (r."ackedVersion" = mine."version" OR EXISTS (
+              SELECT 1 FROM "Snapshot" s
                WHERE s."tenantId" = p."tenantId" AND s."nodeGroup" = ${q.nodeGroup}
                  AND s."version" = r."ackedVersion" AND s."createdAt" > mine."createdAt")) AS "atLeast",
-           (r."nackError" IS NOT NULL AND (r."nackVersion" = ${q.version}
-              OR (r."nackNonce" = r."sentNonce" AND r."sentVersion" = ${q.version}))) AS "nacked",
+           (r."nackError" IS NOT NULL AND (r."nackVersion" = mine."version"
+              OR (r."nackNonce" = r."sentNonce" AND r."sentVersion" = mine."version"))) AS "nacked",
            r."nackError"
-      FROM "Proxy" p
+      FROM mine
+     CROSS JOIN "Proxy" p
       LEFT JOIN "ProxyResourceState" r ON r."proxyId" = p."id" AND r."typeUrl" = ANY(${[...q.typeUrls]}::text[])
      WHERE p."tenantId" = ${q.tenantId}::uuid AND p."nodeGroup" = ${q.nodeGroup} AND p."connected"
-     ORDER BY p."nodeId"`;
+     ORDER BY mine."version", p."nodeId"`;
+  const out = new Map<string, ServingProxy[]>();
   const byProxy = new Map<string, ServingProxy & { acked: Set<string> }>();
   for (const row of rows) {
-    let p = byProxy.get(row.proxyId);
+    const key = `${row.forVersion}\u0000${row.proxyId}`;
+    let p = byProxy.get(key);
     if (!p) {
       const meta = row.metadata as { admin_url?: unknown } | null;
       p = { proxyId: row.proxyId, nodeId: row.nodeId, adminUrl: typeof meta?.admin_url === 'string' ? meta.admin_url : null, pending: [], nack: null, acked: new Set() };
-      byProxy.set(row.proxyId, p);
+      byProxy.set(key, p);
     }
     if (row.typeUrl === null) continue;
     if (row.atLeast) p.acked.add(row.typeUrl);
     else if (row.nacked && !p.nack) p.nack = { typeUrl: row.typeUrl, error: row.nackError ?? '' };
   }
-  return [...byProxy.values()].map(({ acked, ...p }) => ({ ...p, pending: q.typeUrls.filter((t) => !acked.has(t)) }));
+  for (const v of q.versions) out.set(v, []);
+  for (const [key, { acked, ...p }] of byProxy) {
+    out.get(key.split('\u0000')[0]!)?.push({ ...p, pending: q.typeUrls.filter((t) => !acked.has(t)) });
+  }
+  return out;
+}
+
+/** The highest recorded event seq of each rollout (rollouts without events are left out). */
+export async function maxRolloutEventSeqs(db: DbTx, tenantId: string, rolloutIds: readonly string[]): Promise<Map<string, number>> {
+  const rows = await db.rolloutEvent.groupBy({ by: ['rolloutId'], where: { tenantId, rolloutId: { in: [...rolloutIds] } }, _max: { seq: true } });
+  return new Map(rows.map((r) => [r.rolloutId, r._max.seq ?? 0]));
 }
 
 /** Admin URLs (node metadata `admin_url`) of the connected proxies of the node groups (none given: all). */

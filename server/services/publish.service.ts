@@ -25,6 +25,11 @@ export interface PublishRevisionInput {
   revisionId: string;
   /** Who publishes (for the audit entry). */
   actor?: Actor;
+  /**
+   * Extra details for the publish's audit entry (kept beside `number` and `changedNodeGroups`), e.g. the
+   * rollout steps a coalesced rollout publish carries.
+   */
+  auditDetails?: Record<string, unknown>;
 }
 
 export interface PublishRevisionResult {
@@ -109,7 +114,7 @@ export async function publishRevision(db: DbTx, input: PublishRevisionInput): Pr
         target: { type: 'revision', id: revision.id },
         before: { liveRevisionId: tenant.liveRevisionId },
         after: { liveRevisionId: revision.id, snapshots: snapshots.map((s) => ({ nodeGroup: s.nodeGroup, version: s.version })) },
-        details: { number: revision.number, changedNodeGroups: changedGroups.map((s) => s.nodeGroup) },
+        details: { ...input.auditDetails, number: revision.number, changedNodeGroups: changedGroups.map((s) => s.nodeGroup) },
       });
     }
 

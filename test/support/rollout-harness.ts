@@ -13,9 +13,11 @@ import type { RouteGraph, RouteGraphInput } from '../../contracts/route-graph.sc
 import { RouteGraphSchema } from '../../contracts/route-graph.schema';
 import { contentHash } from '../../core/xds/snapshot';
 import { freePort } from '../../scripts/lib/ports';
-import { appendAudit } from '../../server/audit/audit.service';
+import { appendAudit, appendAuditEntries } from '../../server/audit/audit.service';
+import type { Role } from '../../server/auth/permissions';
 import { createDb, type Db } from '../../server/db/client';
 import { listProxyAdminUrls } from '../../server/db/rollout.repo';
+import type { Tenant } from '../../server/db/tenant.repo';
 import { repoRoot } from '../../server/env';
 import { publishRevision } from '../../server/services/publish.service';
 import { setRolloutTemporal } from '../../server/services/rollout.service';
@@ -25,6 +27,8 @@ import { createEnvoyStatsAdapter } from '../../workers/envoy/envoy-stats.adapter
 import { startEnvoy, type RunningEnvoy } from '../../workers/envoy/envoy.process';
 import { createPublishActivities } from '../../workers/publish.activities';
 import { createRolloutActivities } from '../../workers/rollout.activities';
+import { WORKER_DB_CONNECTIONS, WORKER_TUNING } from '../../workers/worker/tuning';
+import { makeMember, makeToken, type TestMember } from './api';
 import { getTestTemporal, installQuietTemporalRuntime, uniqueTaskQueue, workflowBundle, type TestTemporal } from './temporal';
 import { eventually, startXdsHarness, type XdsHarness } from './xds-harness';
 
@@ -72,7 +76,7 @@ export function startVersionedUpstream(name: string, errorRatio = 0): Promise<Ve
 }
 
 /** A graph with `routes` routes (`/r<i>/` → s<i> 100 %), clusters s<i> → stable upstream and c<i> → canary upstream. */
-export function rolloutGraph(opts: { listenerPort: number; stablePort: number; canaryPort: number; routes: number; withCanaryClusters: boolean }): RouteGraph {
+export function rolloutGraph(opts: { listenerPort: number; stablePort: number; canaryPort: number; routes: number; withCanaryClusters: boolean; canary?: Partial<NonNullable<RouteGraphInput['clusters']>[number]> }): RouteGraph {
   const idx = [...Array(opts.routes).keys()];
   const input: RouteGraphInput = {
     listeners: [{ name: 'main', address: '127.0.0.1', port: opts.listenerPort, virtualHosts: ['default'] }],
@@ -80,7 +84,7 @@ export function rolloutGraph(opts: { listenerPort: number; stablePort: number; c
     routes: idx.map((i) => ({ name: `r${i}`, match: { prefix: `/r${i}/` }, action: { kind: 'forward' as const, clusters: [{ cluster: `s${i}`, weight: 100 }] } })),
     clusters: [
       ...idx.map((i) => ({ name: `s${i}`, endpoints: [{ address: '127.0.0.1', port: opts.stablePort }] })),
-      ...(opts.withCanaryClusters ? idx.map((i) => ({ name: `c${i}`, endpoints: [{ address: '127.0.0.1', port: opts.canaryPort }] })) : []),
+      ...(opts.withCanaryClusters ? idx.map((i) => ({ name: `c${i}`, endpoints: [{ address: '127.0.0.1', port: opts.canaryPort }], ...opts.canary })) : []),
     ],
     nodeGroups: [{ name: 'default', listeners: ['main'] }],
   };
@@ -98,12 +102,19 @@ export interface RolloutHarness {
   client: Client;
   /** The graph live at the start (canary clusters defined only in the change revision). */
   baseGraph: RouteGraph;
-  /** Stores a draft revision carrying the canary clusters, authored by `createdById`. */
-  changeRevision(createdById: string): Promise<string>;
+  /**
+   * Stores a draft revision carrying the canary clusters, authored by `createdById`; `canary` overrides
+   * fields of every canary cluster (e.g. something Envoy rejects, for a NACK).
+   */
+  changeRevision(createdById: string, opts?: { canary?: Partial<NonNullable<RouteGraphInput['clusters']>[number]> }): Promise<string>;
   /** The web server's own pool (the API handlers use it via setAppDb). */
   appDb: Db;
   /** Runs a worker in this process until stop(). */
   startInProcessWorker(): Promise<void>;
+  /** Members of the tenant with an API token each, by username. */
+  addMembers<K extends string>(roles: Record<K, Role>): Promise<Record<K, { member: TestMember; token: string }>>;
+  /** The route as the Envoy serves it (config dump): `cluster=weight,…` without zero weights; null when absent. */
+  servedRoute(route: string): Promise<string | null>;
   /** Spawns workers/worker/main.ts (the real worker process). */
   spawnWorker(): Promise<ChildProcess>;
   stop(): Promise<void>;
@@ -150,8 +161,8 @@ export async function startRolloutHarness(opts: { routes: number; canaryErrorRat
     client,
     baseGraph,
     appDb,
-    changeRevision: async (createdById) => {
-      const graph = rolloutGraph({ listenerPort, stablePort: stable.port, canaryPort: canary.port, routes: opts.routes, withCanaryClusters: true });
+    changeRevision: async (createdById, change = {}) => {
+      const graph = rolloutGraph({ listenerPort, stablePort: stable.port, canaryPort: canary.port, routes: opts.routes, withCanaryClusters: true, ...change });
       const last = await xds.db.revision.findFirst({ where: { tenantId: xds.tenantId }, orderBy: { number: 'desc' } });
       const revisionCounter = (last?.number ?? 0) + 1;
       const rev = await xds.db.revision.create({
@@ -162,7 +173,7 @@ export async function startRolloutHarness(opts: { routes: number; canaryErrorRat
     startInProcessWorker: async () => {
       nativeConnection = await NativeConnection.connect({ address: temporal.address });
       // The worker's own pool, as in production (the xds server keeps its connections for ACK bookkeeping).
-      const db = createDb(xds.tdb.url, { maxConnections: 20 });
+      const db = createDb(xds.tdb.url, { maxConnections: WORKER_DB_CONNECTIONS });
       workerDb = db;
       worker = await Worker.create({
         connection: nativeConnection,
@@ -175,12 +186,32 @@ export async function startRolloutHarness(opts: { routes: number; canaryErrorRat
             db,
             publishRevision,
             appendAudit,
+            appendAuditEntries,
             metrics: createEnvoyStatsAdapter({ listAdmins: (tenantId, groups) => listProxyAdminUrls(db, tenantId, groups) }),
           }),
         },
-        maxConcurrentActivityTaskExecutions: 400,
+        ...WORKER_TUNING,
       });
       workerRun = worker.run();
+    },
+    addMembers: async <K extends string>(roles: Record<K, Role>) => {
+      const tenant = (await xds.db.tenant.findUniqueOrThrow({ where: { id: xds.tenantId } })) as Tenant;
+      const out = {} as Record<K, { member: TestMember; token: string }>;
+      for (const [username, role] of Object.entries(roles) as [K, Role][]) {
+        const member = await makeMember(xds.db, tenant, role, { username });
+        out[username] = { member, token: (await makeToken(xds.db, member)).secret };
+      }
+      return out;
+    },
+    servedRoute: async (route) => {
+      const dump = JSON.parse((await envoy.admin('/config_dump?resource=dynamic_route_configs')).body) as {
+        configs: { route_config: { virtual_hosts: { routes: { name: string; route: { cluster?: string; weighted_clusters?: { clusters: { name: string; weight?: number }[] } } }[] }[] } }[];
+      };
+      for (const c of dump.configs) for (const vh of c.route_config.virtual_hosts) for (const r of vh.routes) if (r.name === route) {
+        if (r.route.cluster) return `${r.route.cluster}=100`;
+        return (r.route.weighted_clusters?.clusters ?? []).filter((x) => (x.weight ?? 0) > 0).map((x) => `${x.name}=${x.weight}`).join(',');
+      }
+      return null;
     },
     spawnWorker: async () => {
       const httpPort = await freePort();

@@ -27,6 +27,25 @@ async function get(url: string, timeoutMs: number): Promise<string> {
 
 export function createEnvoyStatsAdapter(opts: EnvoyStatsAdapterOptions): MetricsSource {
   const timeoutMs = opts.timeoutMs ?? 3_000;
+
+  const readServedRoutes = async (adminUrl: string): Promise<Map<string, { cluster: string; weight: number }[]>> => {
+    const dump = JSON.parse(await get(`${adminUrl}/config_dump?resource=dynamic_route_configs`, timeoutMs)) as {
+      configs?: { route_config?: { virtual_hosts?: { routes?: { name?: string; route?: { cluster?: string; weighted_clusters?: { clusters?: { name: string; weight?: number }[] } } }[] }[] } }[];
+    };
+    const served = new Map<string, { cluster: string; weight: number }[]>();
+    for (const cfg of dump.configs ?? []) {
+      for (const vh of cfg.route_config?.virtual_hosts ?? []) {
+        for (const r of vh.routes ?? []) {
+          if (r.name === undefined || served.has(r.name)) continue;
+          if (r.route?.weighted_clusters) served.set(r.name, (r.route.weighted_clusters.clusters ?? []).map((c) => ({ cluster: c.name, weight: c.weight ?? 0 })));
+          else if (r.route?.cluster) served.set(r.name, [{ cluster: r.route.cluster, weight: 100 }]);
+          else served.set(r.name, []);
+        }
+      }
+    }
+    return served;
+  };
+
   return {
     async readClusterStats(input: ReadClusterStatsInput): Promise<ClusterStatsSample> {
       const admins = (await opts.listAdmins(input.tenantId, input.nodeGroups)).filter((a) => a.adminUrl !== null);
@@ -39,21 +58,10 @@ export function createEnvoyStatsAdapter(opts: EnvoyStatsAdapterOptions): Metrics
       return { proxies: samples.length, clusters };
     },
 
+    readServedRoutes,
+
     async readRouteWeights(adminUrl: string, route: string) {
-      const dump = JSON.parse(await get(`${adminUrl}/config_dump?resource=dynamic_route_configs`, timeoutMs)) as {
-        configs?: { route_config?: { virtual_hosts?: { routes?: { name?: string; route?: { cluster?: string; weighted_clusters?: { clusters?: { name: string; weight?: number }[] } } }[] }[] } }[];
-      };
-      for (const cfg of dump.configs ?? []) {
-        for (const vh of cfg.route_config?.virtual_hosts ?? []) {
-          for (const r of vh.routes ?? []) {
-            if (r.name !== route) continue;
-            if (r.route?.weighted_clusters) return (r.route.weighted_clusters.clusters ?? []).map((c) => ({ cluster: c.name, weight: c.weight ?? 0 }));
-            if (r.route?.cluster) return [{ cluster: r.route.cluster, weight: 100 }];
-            return [];
-          }
-        }
-      }
-      return null;
+      return (await readServedRoutes(adminUrl)).get(route) ?? null;
     },
   };
 }

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type LogLevel, type LogMetadata } from '@temporalio/worker';
 import { pino, type Logger as PinoLogger } from 'pino';
-import { appendAudit } from '../../server/audit/audit.service';
+import { appendAudit, appendAuditEntries } from '../../server/audit/audit.service';
 import { createDb } from '../../server/db/client';
 import { getEnv, temporalAddress, type Env } from '../../server/env';
 import { publishRevision } from '../../server/services/publish.service';
@@ -23,6 +23,7 @@ import { createRolloutActivities } from '../rollout.activities';
 import { createXdpActivities } from '../xdp.activities';
 import { createNotifyActivities } from '../notify.activities';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics';
+import { WORKER_DB_CONNECTIONS, WORKER_TUNING } from './tuning';
 
 const CONNECT_RETRY_MS = 60_000;
 
@@ -113,7 +114,7 @@ async function main(): Promise<number> {
   const http = await startHttp(env, metrics, () => worker?.getState() ?? 'STARTING', log);
   log.info({ port: env.WORKER_HTTP_PORT }, 'health and metrics on http://127.0.0.1:%d', env.WORKER_HTTP_PORT);
 
-  const db = createDb(env.DATABASE_URL, { maxConnections: 5 });
+  const db = createDb(env.DATABASE_URL, { maxConnections: WORKER_DB_CONNECTIONS });
   let connection: NativeConnection | undefined;
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -140,6 +141,7 @@ async function main(): Promise<number> {
         db,
         publishRevision,
         appendAudit,
+        appendAuditEntries,
         metrics: createEnvoyStatsAdapter({ listAdmins: (tenantId, nodeGroups) => listProxyAdminUrls(db, tenantId, nodeGroups) }),
       }),
       // compilePolicyVersion, evaluateRevisionAdmission (opa CLI + Wasm evaluator from server/opa).
@@ -153,6 +155,7 @@ async function main(): Promise<number> {
       activities,
       interceptors: { activity: [metrics.activityInterceptor] },
       shutdownGraceTime: '10 seconds',
+      ...WORKER_TUNING,
     });
     if (stopping) return 0;
     log.info({ address, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE }, 'worker running');
