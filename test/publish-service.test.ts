@@ -173,7 +173,7 @@ describe('publishRevision', () => {
     const result = await publishRevision(db, { tenantId, revisionId: await createRevision(graphA) });
     assert.deepEqual(result.snapshots.map((s) => s.nodeGroup), ['default', 'edge']);
     const edge = await findLatestSnapshot(db, tenantId, 'edge');
-    assert.deepEqual(edge?.resources, { listeners: [], routes: [], clusters: [], endpoints: [] });
+    assert.deepEqual(edge?.resources, { listeners: [], routes: [], clusters: [], endpoints: [], secrets: [] });
 
     // Once empty, it stays out of later publishes.
     const later = await publishRevision(db, { tenantId, revisionId: await createRevision(graphB) });
