@@ -239,11 +239,11 @@ describe('revision service', () => {
 
   it('translates a graph to xDS resources without storing anything', async () => {
     const count = await db.revision.count();
-    const t = translateGraph(baseGraph());
+    const t = await translateGraph(db, caller, baseGraph());
     assert.deepEqual(t.snapshots.map((s) => s.nodeGroup), ['default']);
     assert.equal(t.snapshots[0]!.resources.listeners[0]!['@type'], TYPE_URL.listeners);
     assert.equal(await db.revision.count(), count);
-    await refused(async () => translateGraph({ listeners: 7 }));
+    await refused(async () => translateGraph(db, caller, { listeners: 7 }));
   });
 
   it('applies a revision through publishRevisionWorkflow (real Temporal), audited', async () => {
