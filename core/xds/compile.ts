@@ -72,6 +72,11 @@ const DEFAULT_EXT_AUTHZ_TIMEOUT_MS = 250;
 const TLS_TRANSPORT_SOCKET = 'envoy.transport_sockets.tls';
 const DOWNSTREAM_TLS_TYPE_URL = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 const UPSTREAM_TLS_TYPE_URL = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+/**
+ * The tenant CA issues ECDSA P-384 keys; Envoy's default groups are X25519 and P-256 only, which leaves a
+ * TLS 1.2 peer with a P-384 certificate without a shared cipher. TLS 1.3 upstream (Envoy defaults to 1.2).
+ */
+const TLS_PARAMS = { ecdh_curves: ['X25519', 'P-256', 'P-384'], tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' };
 
 export function compileSnapshots(graph: RouteGraph, opts: CompileOptions = {}): XdsSnapshot[] {
   const listeners = byName(graph.listeners);
@@ -217,6 +222,7 @@ function downstreamTlsContext(listener: Listener, certificateSecret: string, val
   const common: { [k: string]: JsonValue } = {
     tls_certificate_sds_secret_configs: [sdsSecretConfig(certificateSecret)],
     alpn_protocols: listener.protocol === 'http1' ? ['http/1.1'] : ['h2', 'http/1.1'],
+    tls_params: TLS_PARAMS,
   };
   if (validationSecret !== undefined) common.validation_context_sds_secret_config = sdsSecretConfig(validationSecret);
   const out: { [k: string]: JsonValue } = { '@type': DOWNSTREAM_TLS_TYPE_URL, common_tls_context: common };
@@ -229,7 +235,7 @@ function downstreamTlsContext(listener: Listener, certificateSecret: string, val
  * verified against the tenant's trust and, when an SNI is given, its DNS SAN must match it.
  */
 function upstreamTlsContext(sni: string | undefined, certificateSecret: string | undefined, validationSecret: string | undefined): { [k: string]: JsonValue } {
-  const common: { [k: string]: JsonValue } = {};
+  const common: { [k: string]: JsonValue } = { tls_params: TLS_PARAMS };
   if (certificateSecret !== undefined) common.tls_certificate_sds_secret_configs = [sdsSecretConfig(certificateSecret)];
   if (validationSecret !== undefined) {
     if (sni !== undefined) {
