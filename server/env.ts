@@ -46,6 +46,14 @@ export const EnvSchema = z.object({
   WEB_PORT: port(3000),
   XDS_PORT: port(18000),
   XDS_HTTP_PORT: port(18001),
+  /**
+   * mTLS on XDS_PORT (ADS for Envoy, the agent channel): PEM files of the server chain and key (e.g. issued
+   * from the tenant CA with usage server) and of the CA client certificates must chain to. Cert and key
+   * together turn TLS on; with the client CA, clients must present a certificate.
+   */
+  XDS_TLS_CERT_FILE: optionalString,
+  XDS_TLS_KEY_FILE: optionalString,
+  XDS_TLS_CLIENT_CA_FILE: optionalString,
   /** gRPC port of the XDP agent channel (contracts/agent.proto), when served apart from XDS_PORT. */
   AGENT_CHANNEL_PORT: port(18003),
   WORKER_HTTP_PORT: port(18002),
