@@ -99,9 +99,8 @@ export const RotateCertificateBodySchema = z.strictObject({
 });
 
 export const ScheduleCertificateBodySchema = z.strictObject({
-  /** Run rotation this often (e.g. "720h", "30m"); Temporal interval syntax. Either every or cron. */
+  /** Run rotation this often (e.g. "720h", "30m"); default: validity − renewBefore of the certificate. */
   every: z.string().regex(/^\d+(s|m|h|d)$/, 'a number and a unit: "30m", "12h", "60d"').optional(),
-  cron: z.string().min(9).max(100).optional(),
   graceSeconds: z.number().int().min(0).max(30 * 24 * HOUR).optional(),
   /** Pause (true) or resume (false) the existing schedule. */
   paused: z.boolean().optional(),

@@ -1,24 +1,17 @@
 /**
- * Rotation of certificates through Temporal: "rotate now" starts certRotationWorkflow for the certificate's
- * name (workflow id from the business key, so a second click joins the running one), and "schedule" creates
- * or updates the Temporal Schedule that starts it periodically (default: every validity − renewBefore, so a
- * leaf is replaced when it becomes due). Both are audited.
+ * "Rotate now" and "schedule" for the REST API and the CLI: check the caller and the certificate, then start
+ * certRotationWorkflow or create/update its Temporal Schedule through server/services/cert-rotation.service.ts
+ * (business-key ids: a second click joins the running rotation). The default interval rotates a leaf when
+ * its renewal is due (validity − renewBefore). Both are audited.
  */
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type ScheduleSpec } from '@temporalio/client';
-import {
-  CERT_ROTATION_WORKFLOW,
-  CertRotationInputSchema,
-  certRotationScheduleId,
-  certRotationWorkflowId,
-  type CertRotationInput,
-  type ScheduleCertificateBody,
-} from '../../contracts/certificate.schema';
+import type { ScheduleCertificateBody } from '../../contracts/certificate.schema';
 import { appendAudit } from '../audit/audit.service';
 import { auditActorOf, requirePermission, type Principal } from '../auth/principal';
 import { findCertificate } from '../db/certificate.repo';
 import type { DbTx } from '../db/tx';
 import { conflict, notFound } from '../errors';
 import { getAppTemporal } from '../temporal/app-temporal';
+import { startCertRotation, upsertCertRotationSchedule } from './cert-rotation.service';
 
 async function rotationTarget(db: DbTx, principal: Principal, id: string) {
   const cert = await findCertificate(db, principal.tenant.id, id);
@@ -29,99 +22,54 @@ async function rotationTarget(db: DbTx, principal: Principal, id: string) {
 }
 
 /** Starts (or joins) certRotationWorkflow for the certificate's name. */
-export async function rotateCertificateNow(db: DbTx, principal: Principal, id: string, body: { graceSeconds?: number }): Promise<{ workflowId: string; runId: string; name: string }> {
+export async function rotateCertificateNow(
+  db: DbTx,
+  principal: Principal,
+  id: string,
+  body: { graceSeconds?: number },
+): Promise<{ workflowId: string; runId: string; alreadyRunning: boolean; name: string }> {
   requirePermission(principal, 'certificates.write');
   const cert = await rotationTarget(db, principal, id);
-  const input: CertRotationInput = CertRotationInputSchema.parse({
+  const started = await startCertRotation(await getAppTemporal(), {
     tenantId: principal.tenant.id,
     certificateName: cert.name,
     actor: auditActorOf(principal),
     ...(body.graceSeconds !== undefined ? { graceSeconds: body.graceSeconds } : {}),
-  });
-  const t = await getAppTemporal();
-  const workflowId = certRotationWorkflowId(principal.tenant.id, cert.name);
-  const handle = await t.client.workflow.start(CERT_ROTATION_WORKFLOW, {
-    taskQueue: t.taskQueue,
-    workflowId,
-    args: [input],
-    workflowIdConflictPolicy: 'USE_EXISTING',
   });
   await appendAudit(db, {
     tenantId: principal.tenant.id,
     actor: auditActorOf(principal),
     action: 'certificate.rotate',
     target: { type: 'certificate', id: cert.id },
-    details: { name: cert.name, serial: cert.serial, workflowId, runId: handle.firstExecutionRunId },
+    details: { name: cert.name, serial: cert.serial, ...started },
   });
-  return { workflowId, runId: handle.firstExecutionRunId, name: cert.name };
-}
-
-export interface RotationScheduleView {
-  scheduleId: string;
-  name: string;
-  every: string | null;
-  cron: string | null;
-  paused: boolean;
-  nextActionTimes: string[];
+  return { ...started, name: cert.name };
 }
 
 /** Creates or updates the certificate's rotation Schedule; `paused` pauses or resumes it. */
-export async function scheduleCertificateRotation(db: DbTx, principal: Principal, id: string, body: ScheduleCertificateBody): Promise<RotationScheduleView> {
+export async function scheduleCertificateRotation(
+  db: DbTx,
+  principal: Principal,
+  id: string,
+  body: ScheduleCertificateBody,
+): Promise<{ scheduleId: string; name: string; every: string; paused: boolean | null }> {
   requirePermission(principal, 'certificates.write');
   const cert = await rotationTarget(db, principal, id);
-  const every = body.every ?? (body.cron ? null : `${Math.max(60, cert.validitySeconds - cert.renewBeforeSeconds)}s`);
-  const spec: ScheduleSpec = body.cron ? { cronExpressions: [body.cron] } : { intervals: [{ every: every as `${number}s` }] };
-  const input: CertRotationInput = CertRotationInputSchema.parse({
+  const every = body.every ?? `${Math.max(60, cert.validitySeconds - cert.renewBeforeSeconds)}s`;
+  const { scheduleId } = await upsertCertRotationSchedule(await getAppTemporal(), {
     tenantId: principal.tenant.id,
     certificateName: cert.name,
     actor: { type: 'system', id: `schedule:${cert.name}`, name: `rotation schedule (set by ${principal.user.username})` },
-    ...(body.graceSeconds !== undefined ? { graceSeconds: body.graceSeconds } : {}),
+    every,
+    ...(body.graceSeconds !== undefined ? { rotation: { graceSeconds: body.graceSeconds } } : {}),
+    ...(body.paused !== undefined ? { paused: body.paused } : {}),
   });
-  const t = await getAppTemporal();
-  const scheduleId = certRotationScheduleId(principal.tenant.id, cert.name);
-  const action = {
-    type: 'startWorkflow' as const,
-    workflowType: CERT_ROTATION_WORKFLOW,
-    args: [input],
-    taskQueue: t.taskQueue,
-    workflowId: certRotationWorkflowId(principal.tenant.id, cert.name),
-  };
-  let handle = t.client.schedule.getHandle(scheduleId);
-  try {
-    handle = await t.client.schedule.create({ scheduleId, spec, action, policies: { overlap: ScheduleOverlapPolicy.SKIP }, state: { paused: body.paused ?? false } });
-  } catch (err) {
-    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-    await handle.update((prev) => ({ ...prev, spec, action }));
-    if (body.paused === true) await handle.pause(`paused by ${principal.user.username}`);
-    if (body.paused === false) await handle.unpause(`resumed by ${principal.user.username}`);
-  }
-  const d = await handle.describe();
-  const view: RotationScheduleView = {
-    scheduleId,
-    name: cert.name,
-    every: body.cron ? null : every,
-    cron: body.cron ?? null,
-    paused: d.state.paused,
-    nextActionTimes: d.info.nextActionTimes.slice(0, 3).map((x) => x.toISOString()),
-  };
   await appendAudit(db, {
     tenantId: principal.tenant.id,
     actor: auditActorOf(principal),
     action: 'certificate.schedule',
     target: { type: 'certificate', id: cert.id },
-    details: { name: cert.name, scheduleId, every: view.every, cron: view.cron, paused: view.paused, graceSeconds: body.graceSeconds ?? null },
+    details: { name: cert.name, scheduleId, every, paused: body.paused ?? null, graceSeconds: body.graceSeconds ?? null },
   });
-  return view;
-}
-
-/** Deletes a rotation schedule, if there is one (not exposed yet; used by tests and CA clean-up). */
-export async function deleteRotationSchedule(tenantId: string, name: string): Promise<boolean> {
-  const t = await getAppTemporal();
-  try {
-    await t.client.schedule.getHandle(certRotationScheduleId(tenantId, name)).delete();
-    return true;
-  } catch (err) {
-    if (err instanceof ScheduleNotFoundError) return false;
-    throw err;
-  }
+  return { scheduleId, name: cert.name, every, paused: body.paused ?? null };
 }

@@ -13,7 +13,6 @@ import {
   defaultRenewBeforeSeconds,
   IssueCertificateBodySchema,
   type CaView,
-  type CertificateDetailView,
   type CertificateStatus,
   type CertificateUsers,
   type CertificateView,
@@ -25,7 +24,6 @@ import {
   type RevocationReason,
 } from '../../contracts/certificate.schema';
 import { appendAudit, type AuditActor } from '../audit/audit.service';
-import { auditActorOf, requirePermission, type Principal } from '../auth/principal';
 import {
   countKeysByKid,
   findActiveBuiltinCa,
@@ -113,7 +111,7 @@ export function certificateStatusOf(row: { status: string; notAfter: Date }, now
   return row.status as CertificateStatus;
 }
 
-function toCertificateView(row: CertificateRow, users: Map<string, CertificateUsers>, now: Date): CertificateView {
+export function toCertificateView(row: CertificateRow, users: Map<string, CertificateUsers>, now: Date): CertificateView {
   return {
     id: row.id,
     name: row.name,
@@ -141,7 +139,7 @@ function toCertificateView(row: CertificateRow, users: Map<string, CertificateUs
   };
 }
 
-function toCaView(ca: CaRow): CaView {
+export function toCaView(ca: CaRow): CaView {
   return {
     id: ca.id,
     kind: ca.kind as CaView['kind'],
@@ -801,76 +799,4 @@ export async function rewrapKeys(db: DbTx, keyBox: KeyBox, tenantId?: string): P
     plain.fill(0);
   }
   return { rewrapped, currentKid: keyBox.currentKid, keysByKid: await countKeysByKid(db, tenantId) };
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Use cases for the REST API and the CLI (a Principal acting in its tenant).
-
-export async function listCertificatesFor(db: DbTx, principal: Principal, query: { expiringWithinHours?: number; status?: CertificateStatus; name?: string }): Promise<CertificateView[]> {
-  requirePermission(principal, 'certificates.read');
-  return listCertificateViews(db, principal.tenant.id, query);
-}
-
-export async function getCertificateFor(db: DbTx, principal: Principal, id: string): Promise<CertificateDetailView> {
-  requirePermission(principal, 'certificates.read');
-  const row = await findCertificate(db, principal.tenant.id, id);
-  if (!row) throw notFound('certificate');
-  return { ...toCertificateView(row, await listCertificateUsers(db, principal.tenant.id), new Date()), certPem: row.certPem, chainPem: row.chainPem };
-}
-
-export async function issueCertificateFor(db: DbTx, keyBox: KeyBox, principal: Principal, body: IssueCertificateSpec): Promise<CertificateDetailView> {
-  requirePermission(principal, 'certificates.write');
-  const issued = await issueCertificate(db, keyBox, principal.tenant.id, body, auditActorOf(principal));
-  return getCertificateFor(db, principal, issued.id);
-}
-
-export async function importCertificateFor(db: DbTx, keyBox: KeyBox, principal: Principal, body: ImportCertificateBody): Promise<CertificateDetailView> {
-  requirePermission(principal, 'certificates.write');
-  const row = await importCertificate(db, keyBox, principal.tenant.id, body, auditActorOf(principal));
-  return getCertificateFor(db, principal, row.id);
-}
-
-export async function revokeCertificateFor(db: DbTx, keyBox: KeyBox, principal: Principal, id: string, reason: RevocationReason): Promise<CertificateView> {
-  requirePermission(principal, 'certificates.write');
-  return revokeCertificate(db, keyBox, principal.tenant.id, id, reason, auditActorOf(principal));
-}
-
-export async function listCasFor(db: DbTx, principal: Principal): Promise<CaView[]> {
-  requirePermission(principal, 'cas.read');
-  return (await listCas(db, principal.tenant.id)).map(toCaView);
-}
-
-export async function getCaFor(db: DbTx, principal: Principal, id: string): Promise<CaView> {
-  requirePermission(principal, 'cas.read');
-  const ca = await findCa(db, principal.tenant.id, id);
-  if (!ca) throw notFound('certificate authority');
-  return toCaView(ca);
-}
-
-export async function importCaFor(db: DbTx, keyBox: KeyBox, principal: Principal, body: ImportCaBody): Promise<CaView> {
-  requirePermission(principal, 'cas.manage');
-  return toCaView(await importCa(db, keyBox, principal.tenant.id, body, auditActorOf(principal)));
-}
-
-export async function createNewIntermediateFor(db: DbTx, keyBox: KeyBox, principal: Principal, body: NewIntermediateBody): Promise<{ intermediate: CaView; root: CaView; retiring: CaView[] }> {
-  requirePermission(principal, 'cas.manage');
-  const r = await createNewIntermediate(db, keyBox, principal.tenant.id, body, auditActorOf(principal));
-  return { intermediate: toCaView(r.intermediate), root: toCaView(r.root), retiring: r.retiring.map(toCaView) };
-}
-
-export async function retireCaFor(db: DbTx, principal: Principal, id: string): Promise<CaView> {
-  requirePermission(principal, 'cas.manage');
-  return toCaView(await retireCa(db, principal.tenant.id, id, auditActorOf(principal)));
-}
-
-export async function exportRootKeyFor(db: DbTx, keyBox: KeyBox, principal: Principal, id: string, remove: boolean): Promise<{ caId: string; keyPem: string; removed: boolean }> {
-  requirePermission(principal, 'cas.manage');
-  return exportRootKey(db, keyBox, principal.tenant.id, id, remove, auditActorOf(principal));
-}
-
-export async function rewrapKeysFor(db: DbTx, keyBox: KeyBox, principal: Principal): Promise<{ rewrapped: number; currentKid: string; keysByKid: Record<string, number> }> {
-  requirePermission(principal, 'cas.manage');
-  const result = await rewrapKeys(db, keyBox, principal.tenant.id);
-  await appendAudit(db, { tenantId: principal.tenant.id, actor: auditActorOf(principal), action: 'pki.rewrap_keys', target: { type: 'tenant', id: principal.tenant.id }, details: result });
-  return result;
 }

@@ -1,5 +1,5 @@
 import { apiRoute } from '@/server/http/api-route';
-import { listCasFor } from '@/server/services/certificate.service';
+import { listCasFor } from '@/server/services/certificate-api.service';
 
 /** The tenant's CAs: roots and intermediates, built in or imported, with status and CRL location. */
 export const GET = apiRoute({

@@ -1,7 +1,7 @@
 import { IssueCertificateBodySchema, ListCertificatesQuerySchema } from '@/contracts/certificate.schema';
 import { apiRoute, jsonResponse } from '@/server/http/api-route';
 import { getAppKeyBox } from '@/server/pki/key-box';
-import { issueCertificateFor, listCertificatesFor } from '@/server/services/certificate.service';
+import { issueCertificateFor, listCertificatesFor } from '@/server/services/certificate-api.service';
 
 /** Certificates of the tenant (`?expiringWithinHours=336` lists active ones expiring soon, soonest first). */
 export const GET = apiRoute({

@@ -1,5 +1,5 @@
 import { apiRoute } from '@/server/http/api-route';
-import { getCaFor } from '@/server/services/certificate.service';
+import { getCaFor } from '@/server/services/certificate-api.service';
 
 export const GET = apiRoute({
   route: '/api/v1/cas/[id]',

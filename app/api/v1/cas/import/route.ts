@@ -1,7 +1,7 @@
 import { ImportCaBodySchema } from '@/contracts/certificate.schema';
 import { apiRoute, jsonResponse } from '@/server/http/api-route';
 import { getAppKeyBox } from '@/server/pki/key-box';
-import { importCaFor } from '@/server/services/certificate.service';
+import { importCaFor } from '@/server/services/certificate-api.service';
 
 /** Imports an external CA (certificate + private key PEM): trusted, and able to sign leaves (`caId`). */
 export const POST = apiRoute({

@@ -1,5 +1,5 @@
 import { apiRoute } from '@/server/http/api-route';
-import { getCertificateFor } from '@/server/services/certificate.service';
+import { getCertificateFor } from '@/server/services/certificate-api.service';
 
 /** One certificate: subject, SANs, status, users, certificate and chain PEM (never the key). */
 export const GET = apiRoute({

@@ -1,7 +1,7 @@
 import { ImportCertificateBodySchema } from '@/contracts/certificate.schema';
 import { apiRoute, jsonResponse } from '@/server/http/api-route';
 import { getAppKeyBox } from '@/server/pki/key-box';
-import { importCertificateFor } from '@/server/services/certificate.service';
+import { importCertificateFor } from '@/server/services/certificate-api.service';
 
 /** Imports an external leaf (certificate, key, chain PEM); problems are named by field. */
 export const POST = apiRoute({

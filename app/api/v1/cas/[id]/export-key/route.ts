@@ -1,7 +1,7 @@
 import { ExportRootKeyBodySchema } from '@/contracts/certificate.schema';
 import { apiRoute } from '@/server/http/api-route';
 import { getAppKeyBox } from '@/server/pki/key-box';
-import { exportRootKeyFor } from '@/server/services/certificate.service';
+import { exportRootKeyFor } from '@/server/services/certificate-api.service';
 
 /** Exports the root CA's private key (PEM, audited); `remove: true` then deletes it from the server (offline root). */
 export const POST = apiRoute({

@@ -1,5 +1,5 @@
 import { apiRoute } from '@/server/http/api-route';
-import { retireCaFor } from '@/server/services/certificate.service';
+import { retireCaFor } from '@/server/services/certificate-api.service';
 
 /** Takes a CA out of the trust bundle (after a CA rotation reissued everything it signed). */
 export const POST = apiRoute({

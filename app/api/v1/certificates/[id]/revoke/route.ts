@@ -1,7 +1,7 @@
 import { RevokeCertificateBodySchema } from '@/contracts/certificate.schema';
 import { apiRoute } from '@/server/http/api-route';
 import { getAppKeyBox } from '@/server/pki/key-box';
-import { revokeCertificateFor } from '@/server/services/certificate.service';
+import { revokeCertificateFor } from '@/server/services/certificate-api.service';
 
 /** Revokes the certificate; its CA's CRL is re-signed at once. */
 export const POST = apiRoute({
