@@ -14,7 +14,8 @@ import { certRotationScheduleId } from '../contracts/certificate.schema';
 import { RouteGraphSchema, type RouteGraph } from '../contracts/route-graph.schema';
 import { freePort } from '../scripts/lib/ports';
 import { crlSerials, normaliseSerial } from '../server/pki/x509';
-import { crlPem, trustBundle } from '../server/services/certificate.service';
+import { createNewIntermediate, crlPem, retireCa, trustBundle } from '../server/services/certificate.service';
+import { refreshLiveSnapshots } from '../server/services/publish.service';
 import { deleteCertRotationSchedule, startCertRotation, upsertCertRotationSchedule } from '../server/services/cert-rotation.service';
 import type { RunningEnvoy } from '../workers/envoy/envoy.process';
 import { startVersionedUpstream, type VersionedUpstream } from './support/rollout-harness';
@@ -187,6 +188,39 @@ test('material Envoy rejects (NACK): the old leaf keeps serving, each attempt is
     assert.deepEqual(alerts.map((a) => [a.details.attempt, a.severity]), [[1, 'warning'], [2, 'critical']]);
     const nacks = await h.db.auditEntry.count({ where: { tenantId: h.tenantId, action: 'revision.publish.nacked' } });
     assert.ok(nacks >= 2, `NACK audit entries: ${nacks}`);
+  } finally {
+    await load.stop();
+    await worker.stop();
+  }
+});
+
+test('CA rotation with trust overlap under steady load: new intermediate, leaf reissued from it, old intermediate retired — no failed request', { timeout: 180_000 }, async () => {
+  // The steps of a CA rotation (new intermediate → trust bundle with old and new → reissue every leaf →
+  // verify → remove the old trust), run through the services and certRotationWorkflow.
+  const worker = await h.startWorker();
+  const load = steadyLoad(port, { ca, servername: 'web.test', maxMs: 150_000 });
+  try {
+    await eventually('load running', async () => (load.ok > 5 ? true : undefined), 10_000);
+    const before = await h.db.certificate.findFirstOrThrow({ where: { tenantId: h.tenantId, name: 'web', status: 'active' } });
+    const { intermediate, retiring } = await createNewIntermediate(h.db, h.keyBox, h.tenantId, {}, SYSTEM);
+    assert.ok(retiring.some((c) => c.id === before.caId), 'the old intermediate is retiring (still trusted)');
+    const overlap = await refreshLiveSnapshots(h.db, { tenantId: h.tenantId, actor: SYSTEM });
+    await h.acked('envoy-tls', overlap!.snapshots[0]!.version);
+
+    const { workflowId, runId } = await startCertRotation(h.temporal, { tenantId: h.tenantId, certificateName: 'web', actor: SYSTEM, graceSeconds: 1, ackTimeoutMs: 20_000 });
+    const result = (await h.temporal.client.workflow.getHandle(workflowId, runId).result()) as { newSerial: string };
+    const after = await h.db.certificate.findFirstOrThrow({ where: { tenantId: h.tenantId, name: 'web', status: 'active' } });
+    assert.equal(after.caId, intermediate.id, 'the new leaf comes from the new intermediate');
+    assert.equal(normaliseSerial(after.serial), normaliseSerial(result.newSerial));
+
+    await retireCa(h.db, h.tenantId, before.caId!, SYSTEM);
+    const retired = await refreshLiveSnapshots(h.db, { tenantId: h.tenantId, actor: SYSTEM });
+    await h.acked('envoy-tls', retired!.snapshots[0]!.version);
+    await eventually('new connections get the reissued leaf', async () => (load.serials.fresh.at(-1) === normaliseSerial(after.serial) ? true : undefined), 10_000);
+    await new Promise((r) => setTimeout(r, 500));
+    await load.stop();
+    assert.deepEqual(load.failed, [], `failed requests: ${load.failed.slice(0, 5).join('; ')}`);
+    assert.ok(load.ok > 20, `requests: ${load.ok}`);
   } finally {
     await load.stop();
     await worker.stop();

@@ -143,13 +143,14 @@ describe('publishRevision', () => {
     assert.deepEqual(notifications, []);
   });
 
-  it('refuses TLS (certificates come later) as a bad request', async () => {
+  it('refuses TLS naming a certificate the tenant does not have as a bad request naming the field', async () => {
     const tls: RouteGraphInput = structuredClone(graphA);
     tls.listeners![0]!.tls = { certificate: 'demo-cert' };
     const rev = await createRevision(tls);
     await assert.rejects(publishRevision(db, { tenantId, revisionId: rev }), (err: unknown) => {
       assert.ok(err instanceof AppError);
-      assert.equal(err.issues?.[0]?.path, 'listeners[0].tls');
+      assert.equal(err.issues?.[0]?.path, 'listeners[0].tls.certificate');
+      assert.match(err.issues?.[0]?.message ?? '', /unknown certificate "demo-cert"/);
       return true;
     });
   });

@@ -24,7 +24,7 @@ import { createCertificateActivities, type CertificateActivityDeps } from '../..
 import type { RunningEnvoy } from '../../workers/envoy/envoy.process';
 import { createNotifyActivities } from '../../workers/notify.activities';
 import { createPublishActivities } from '../../workers/publish.activities';
-import { getTestTemporal, installQuietTemporalRuntime, uniqueTaskQueue, workflowBundle, type TestTemporal } from './temporal';
+import { getTestTemporal, installQuietTemporalRuntime, uniqueTaskQueue, workflowBundle } from './temporal';
 import { ALL_TYPES, eventually, startXdsHarness, type XdsHarness } from './xds-harness';
 
 export const SYSTEM = { type: 'system', id: 'test', name: 'tls test' } as const;
