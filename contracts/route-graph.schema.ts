@@ -4,6 +4,7 @@
  * by name; `core/route-graph` validates the references.
  */
 import { z } from 'zod';
+import { CertificateNameSchema } from './certificate.schema';
 
 /** Resource names end up in Envoy resource names and URLs: keep them boring. */
 export const ResourceNameSchema = z
@@ -115,7 +116,12 @@ export const ListenerSchema = z.strictObject({
   address: z.string().min(1).max(64).default('0.0.0.0'),
   port: PortSchema,
   protocol: z.enum(['http1', 'http2', 'auto']).default('auto'),
-  tls: z.strictObject({ certificate: ResourceNameSchema }).optional(),
+  /**
+   * TLS termination (issue 8): `certificate` names a certificate of the tenant (served over SDS, rotated without
+   * a restart); `requireClientCertificate` makes it mTLS: clients must present a certificate the tenant's CA
+   * signed and that its CRL does not list.
+   */
+  tls: z.strictObject({ certificate: CertificateNameSchema, requireClientCertificate: z.boolean().default(false) }).optional(),
   /** Virtual host names served on this listener. */
   virtualHosts: z.array(ResourceNameSchema).min(1).max(100),
   /**
@@ -174,7 +180,18 @@ export const ClusterSchema = z.strictObject({
       maxEjectionPercent: z.number().int().min(0).max(100).default(10),
     })
     .optional(),
-  upstreamTls: z.strictObject({ sni: z.string().max(253).optional(), certificate: ResourceNameSchema.optional() }).optional(),
+  /**
+   * TLS to the endpoints (issue 8): `sni` sent in the ClientHello; `certificate` (a certificate of the tenant,
+   * over SDS) is presented as client certificate (mTLS); `trust` = `tenant` verifies the upstream's certificate
+   * against the tenant's CA bundle and CRL (with `sni` as the expected name when given), `none` does not verify.
+   */
+  upstreamTls: z
+    .strictObject({
+      sni: z.string().max(253).optional(),
+      certificate: CertificateNameSchema.optional(),
+      trust: z.enum(['tenant', 'none']).default('tenant'),
+    })
+    .optional(),
 });
 
 export const NodeGroupSchema = z.strictObject({

@@ -16,12 +16,15 @@ export const XDS_TYPE_URLS = {
   route: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
   cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
   endpoint: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+  /** SDS (issue 8): certificates and trust bundles, ACKed like the others when a snapshot has some. */
+  secret: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
 } as const;
 export const XdsTypeUrlSchema = z.enum([
   XDS_TYPE_URLS.listener,
   XDS_TYPE_URLS.route,
   XDS_TYPE_URLS.cluster,
   XDS_TYPE_URLS.endpoint,
+  XDS_TYPE_URLS.secret,
 ]);
 export type XdsTypeUrl = z.infer<typeof XdsTypeUrlSchema>;
 export const ALL_XDS_TYPE_URLS: readonly XdsTypeUrl[] = XdsTypeUrlSchema.options;

@@ -8,6 +8,8 @@ import type { Db } from '../server/db/client';
 import { demoRouteGraph } from '../core/demo-graph';
 import { ensureDemoTenantAndAdmin } from '../server/services/seed.service';
 import { publishRevision } from '../server/services/publish.service';
+import { getAppKeyBox } from '../server/pki/key-box';
+import { ensureTenantCa } from '../server/services/certificate.service';
 import { appendAudit } from '../server/audit/audit.service';
 import { canonicalJson } from '../core/canonical-json';
 
@@ -22,6 +24,7 @@ export interface SeedResult {
 
 export async function seedDemo(db: Db, opts: { listenerPort: number; upstreamPorts: number[] }): Promise<SeedResult> {
   const { tenant, admin } = await ensureDemoTenantAndAdmin(db);
+  await ensureTenantCa(db, getAppKeyBox(), tenant.id, SEED_ACTOR); // the demo tenant's CA (root + intermediate), issue 8
   const graph = demoRouteGraph({ listenerPort: opts.listenerPort, upstreamPorts: opts.upstreamPorts });
   const graphHash = createHash('sha256').update(canonicalJson(graph)).digest('hex');
   const live = tenant.liveRevisionId ? await db.revision.findUnique({ where: { id: tenant.liveRevisionId } }) : null;

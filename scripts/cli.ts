@@ -43,6 +43,7 @@ import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { getEnv } from '../server/env';
+import { CERTS_OPTIONS, CERTS_USAGE, runCertsCommand } from './lib/cli-certs';
 import { REVISIONS_USAGE, runRevisionsCommand } from './lib/cli-revisions';
 
 export const USAGE = `usage: npm run cli -- <command> [--url URL] [--token TOKEN] [--json]
@@ -71,7 +72,8 @@ commands:
   policies check|fmt|test -f file.rego [--tests x_test.rego] [--data data.json] [--write]
   policies eval <id|name> --input input.json [--version N]
   policies decisions <id|name> [--allowed true|false] [--method M] [--route R] [--since ISO-TIME] [--limit N] [--before ID]
-${REVISIONS_USAGE}`;
+${REVISIONS_USAGE}
+${CERTS_USAGE}`;
 
 export function configPath(): string {
   return join(homedir(), '.config', 'proxyshard', 'cli.json');
@@ -376,6 +378,8 @@ export async function runCli(argv: string[], io: Io = { out: (l) => console.log(
         against: { type: 'string' },
         draft: { type: 'boolean' },
         type: { type: 'string' },
+        // certs, cas (scripts/lib/cli-certs.ts)
+        ...CERTS_OPTIONS,
       },
     });
   } catch (err) {
@@ -534,6 +538,27 @@ export async function runCli(argv: string[], io: Io = { out: (l) => console.log(
       case 'config-dump':
       case 'apply': {
         const code = await runRevisionsCommand({ cmd, sub, rest, o, print, api: (m, path, body) => call(need(), m, path, body), usage: (m) => new UsageError(m) });
+        if (code === undefined) throw new UsageError(`unknown command: ${command}`);
+        return code;
+      }
+      case 'certs':
+      case 'cas': {
+        const code = await runCertsCommand({
+          cmd,
+          sub,
+          rest,
+          o,
+          print,
+          pad,
+          out: io.out,
+          api: (m, path, body) => call(need(), m, path, body),
+          apiText: async (path) => {
+            const res = await fetch(new URL(path, need().url.endsWith('/') ? need().url : `${need().url}/`));
+            if (!res.ok) throw new Error(`${res.status}: ${await res.text()}`);
+            return res.text();
+          },
+          usage: (m) => new UsageError(m),
+        });
         if (code === undefined) throw new UsageError(`unknown command: ${command}`);
         return code;
       }

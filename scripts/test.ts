@@ -5,6 +5,7 @@
  *   npm test                      all tests
  *   npm test -- test/auth.test.ts just these files
  */
+import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,6 +71,8 @@ async function main(): Promise<number> {
       PS_TEST_PG_TEMPLATE: 'ps_template',
       PS_TEST_TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_NAMESPACE: env.TEMPORAL_NAMESPACE,
+      // One key-encryption key per test run, shared by every process a test starts (web, worker, xds).
+      PROXYSHARD_KEYS: process.env.PROXYSHARD_KEYS ?? `test-run:${randomBytes(32).toString('base64')}`,
     };
     let tail = '';
     const code = await new Promise<number>((resolve) => {

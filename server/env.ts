@@ -10,6 +10,25 @@ import { z } from 'zod';
 // expression as an asset import of the folder, which fails to build.
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
+export interface KeyEncryptionKey {
+  kid: string;
+  key: Buffer;
+}
+
+/** `kid:base64,kid:base64` → keys, first = current (PROXYSHARD_KEYS; also the development key file). */
+export function parseKeyEncryptionKeys(text: string): KeyEncryptionKey[] {
+  const keys = text.split(',').map((part) => part.trim()).filter(Boolean).map((part) => {
+    const m = /^([A-Za-z0-9_-]{1,64}):([A-Za-z0-9+/=_-]+)$/.exec(part);
+    if (!m) throw new Error('each key is "<id>:<base64 of 32 bytes>", comma-separated');
+    const key = Buffer.from(m[2]!, m[2]!.includes('-') || m[2]!.includes('_') ? 'base64url' : 'base64');
+    if (key.length !== 32) throw new Error(`key "${m[1]}" is ${key.length} bytes; AES-256 needs 32`);
+    return { kid: m[1]!, key };
+  });
+  if (new Set(keys.map((k) => k.kid)).size !== keys.length) throw new Error('a key id appears twice');
+  if (keys.length === 0) throw new Error('no key given');
+  return keys;
+}
+
 const port = (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback);
 const optionalString = z
   .string()
@@ -27,6 +46,14 @@ export const EnvSchema = z.object({
   WEB_PORT: port(3000),
   XDS_PORT: port(18000),
   XDS_HTTP_PORT: port(18001),
+  /**
+   * mTLS on XDS_PORT (ADS for Envoy, the agent channel): PEM files of the server chain and key (e.g. issued
+   * from the tenant CA with usage server) and of the CA client certificates must chain to. Cert and key
+   * together turn TLS on; with the client CA, clients must present a certificate.
+   */
+  XDS_TLS_CERT_FILE: optionalString,
+  XDS_TLS_KEY_FILE: optionalString,
+  XDS_TLS_CLIENT_CA_FILE: optionalString,
   /** gRPC port of the XDP agent channel (contracts/agent.proto), when served apart from XDS_PORT. */
   AGENT_CHANNEL_PORT: port(18003),
   WORKER_HTTP_PORT: port(18002),
@@ -83,6 +110,20 @@ export const EnvSchema = z.object({
     .default('.next'),
   /** Largest accepted JSON request body, in bytes. */
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_000_000),
+  /**
+   * Key-encryption keys for private keys at rest (AES-256-GCM): `kid2:<base64 32 bytes>,kid1:<…>`, the first
+   * is current, the others only open older envelopes until `cas rewrap-keys`. Unset: a generated key kept
+   * in <PROXYSHARD_DATA_DIR>/pki/keys (refused when NODE_ENV=production). server/pki/key-box.ts.
+   */
+  PROXYSHARD_KEYS: optionalString.transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    try {
+      return parseKeyEncryptionKeys(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  }),
   /** CLI (`npm run cli`): base URL of the web app; overrides ~/.config/proxyshard/cli.json, a --url flag overrides it. */
   PROXYSHARD_URL: optionalString,
   /** CLI: API token (`ps_…`); overrides ~/.config/proxyshard/cli.json, a --token flag overrides it. */

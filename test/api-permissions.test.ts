@@ -12,6 +12,8 @@ import { setAppDb } from '../server/app-db';
 import { createWebhookEndpoint } from '../server/db/notify.repo';
 import { PERMISSIONS } from '../server/auth/permissions';
 import { makeXdpPolicy } from './support/api';
+import { getAppKeyBox } from '../server/pki/key-box';
+import { issueCertificate, SYSTEM_ACTOR } from '../server/services/certificate.service';
 import { call, cookieOf, discoverRoutes, makeMember, makePolicy, makeRevision, makeTenant, makeToken, MUTATING, oneRouteGraph, snapshotDatabase, type DiscoveredRoute, type TestMember } from './support/api';
 import { createTestDatabase, type TestDatabase } from './support/db';
 
@@ -51,6 +53,12 @@ before(async () => {
   const policyId = (await makePolicy(tdb.db, t, 'guard', { live: true })).id;
   for (const p of ['/api/v1/policies/[id]/versions', '/api/v1/policies/[id]/activate', '/api/v1/policies/[id]/evaluate']) ids[p] = policyId;
   ids['/api/v1/xdp-policies/[id]/publish'] = (await makeXdpPolicy(tdb.db, t, 'edge')).id;
+  const cert = await issueCertificate(tdb.db, getAppKeyBox(), t.id, { name: 'web', commonName: 'web.example', usage: 'server' }, SYSTEM_ACTOR);
+  for (const p of ['/api/v1/certificates/[id]/revoke', '/api/v1/certificates/[id]/rotate', '/api/v1/certificates/[id]/schedule']) ids[p] = cert.id;
+  const caId = (await tdb.db.certificate.findUniqueOrThrow({ where: { id: cert.id } })).caId!;
+  const rootId = (await tdb.db.certificateAuthority.findFirstOrThrow({ where: { tenantId: t.id, kind: 'root' } })).id;
+  ids['/api/v1/cas/[id]/export-key'] = rootId;
+  ids['/api/v1/cas/[id]/retire'] = caId;
   ids['/api/v1/webhooks/[id]'] = (await createWebhookEndpoint(tdb.db, { tenantId: t.id, name: 'pager', url: 'http://127.0.0.1:9/p', secret: 's', kinds: [] })).id;
 });
 
@@ -72,6 +80,12 @@ const BODIES: Record<string, unknown> = {
   'POST /api/v1/policies': { name: 'new-guard', kind: 'admission', modules: [{ file: 'policy.rego', source: 'package proxyshard.admission\n\ndeny contains "no" if false\n' }] },
   'POST /api/v1/policies/[id]/versions': { modules: [{ file: 'policy.rego', source: 'package proxyshard.admission\n\ndeny contains "no" if false\n' }], activate: true },
   'POST /api/v1/policies/[id]/activate': { version: 1 },
+  'POST /api/v1/certificates': { name: 'api', commonName: 'api.example', usage: 'server' },
+  'POST /api/v1/certificates/[id]/revoke': { reason: 'keyCompromise' },
+  'POST /api/v1/certificates/[id]/rotate': {},
+  'POST /api/v1/certificates/[id]/schedule': { every: '1h' },
+  'POST /api/v1/cas/[id]/export-key': { remove: true },
+  'POST /api/v1/cas/intermediate': { newRoot: true },
 };
 
 const key = (r: DiscoveredRoute) => `${r.method} ${r.pattern}`;
@@ -152,4 +166,16 @@ test('the roles above viewer get through where the table says', async () => {
   assert.equal(asAdmin.status, 201, JSON.stringify(asAdmin.body));
   assert.equal(asAdmin.body.userCreated, true);
   assert.equal(asAdmin.body.member.role, 'admin');
+});
+
+test('certificates: an operator issues and revokes, only an admin manages CAs (import, new intermediate, root key export)', async () => {
+  const t = viewer.tenant;
+  const operatorToken = (await makeToken(tdb.db, await makeMember(tdb.db, t, 'operator'))).secret;
+  const routes = new Map((await discoverRoutes()).map((r) => [key(r), r]));
+  const issued = await call(routes.get('POST /api/v1/certificates')!.handler, { token: operatorToken, json: BODIES['POST /api/v1/certificates'] });
+  assert.equal(issued.status, 201, JSON.stringify(issued.body));
+  for (const k of ['POST /api/v1/cas/[id]/export-key', 'POST /api/v1/cas/intermediate', 'POST /api/v1/cas/rewrap-keys', 'POST /api/v1/cas/[id]/retire']) {
+    const res = await call(routes.get(k)!.handler, { token: operatorToken, params: { id: ids[k.slice(5)] ?? '' }, json: routes.get(k)!.handler.meta.body ? (BODIES[k] ?? {}) : undefined });
+    assert.equal(res.status, 403, k);
+  }
 });

@@ -22,6 +22,10 @@ import * as xdpPoliciesRoute from '../app/api/v1/xdp-policies/route';
 import { registerAgent } from '../server/db/agent.repo';
 import { createWebhookEndpoint } from '../server/db/notify.repo';
 import { makeXdpPolicy } from './support/api';
+import { getAppKeyBox } from '../server/pki/key-box';
+import { issueCertificate, SYSTEM_ACTOR } from '../server/services/certificate.service';
+import * as certificatesRoute from '../app/api/v1/certificates/route';
+import * as casRoute from '../app/api/v1/cas/route';
 
 let tdb: TestDatabase;
 let adminA: TestMember;
@@ -30,6 +34,8 @@ let tokenA: string;
 let viewerTokenA: string;
 /** Tenant B's XDP policy (group `edge`, desired) and agent; tenant A has the same group name. */
 const bXdp = { policyId: '', agentId: '' };
+/** Tenant B's certificate and its issuing CA (created on first issue). */
+const bPki = { certificateId: '', caId: '' };
 const b: { policyId: string; tokenId: string; memberId: string; adminMemberId: string; revisionId: string; tenantId: string; rolloutId: string; webhookId: string } = {
   rolloutId: '',
   policyId: '',
@@ -57,6 +63,9 @@ before(async () => {
   b.tenantId = tenantB.id;
   b.tokenId = (await makeToken(tdb.db, adminB, 'b-secret-token')).id;
   b.webhookId = (await createWebhookEndpoint(tdb.db, { tenantId: b.tenantId, name: 'b-secret-hook', url: 'http://127.0.0.1:9/b', secret: 's', kinds: [] })).id;
+  const bCert = await issueCertificate(tdb.db, getAppKeyBox(), tenantB.id, { name: 'b-secret-cert', commonName: 'b-secret.example', usage: 'server' }, SYSTEM_ACTOR);
+  bPki.certificateId = bCert.id;
+  bPki.caId = (await tdb.db.certificate.findUniqueOrThrow({ where: { id: bCert.id } })).caId!;
   b.memberId = operatorB.member.id;
   b.adminMemberId = adminB.member.id;
   b.revisionId = await makeRevision(tdb.db, tenantB, oneRouteGraph('b-secret-route'), { live: true });
@@ -104,7 +113,17 @@ const BODIES: Record<string, unknown> = {
   'POST /api/v1/policies/[id]/evaluate': { input: {} },
   'POST /api/v1/revisions/[id]/apply': {},
   'POST /api/v1/revisions/[id]/revert': {},
+  'POST /api/v1/certificates/[id]/revoke': { reason: 'keyCompromise' },
+  'POST /api/v1/certificates/[id]/rotate': {},
+  'POST /api/v1/certificates/[id]/schedule': { every: '1h' },
+  'POST /api/v1/cas/[id]/export-key': { remove: true },
 };
+
+/**
+ * Object endpoints that are public by design and so answer for any tenant's object: a CA's CRL (a CRL
+ * distribution point lists only serials and dates, and relying parties fetch it without credentials).
+ */
+const PUBLIC_OBJECTS = new Set(['GET /api/v1/cas/[id]/crl']);
 
 /** For each object endpoint, which of tenant B's ids to aim at. A new [param] endpoint must be added here. */
 const TARGETS: Record<string, () => Record<string, string>> = {
@@ -133,6 +152,14 @@ const TARGETS: Record<string, () => Record<string, string>> = {
   '/api/v1/revisions/[id]/apply': () => ({ id: b.revisionId }),
   '/api/v1/revisions/[id]/revert': () => ({ id: b.revisionId }),
   '/api/v1/proxies/[id]/config-dump': () => ({ id: 'b-secret-proxy' }),
+  '/api/v1/certificates/[id]': () => ({ id: bPki.certificateId }),
+  '/api/v1/certificates/[id]/revoke': () => ({ id: bPki.certificateId }),
+  '/api/v1/certificates/[id]/rotate': () => ({ id: bPki.certificateId }),
+  '/api/v1/certificates/[id]/schedule': () => ({ id: bPki.certificateId }),
+  '/api/v1/cas/[id]': () => ({ id: bPki.caId }),
+  '/api/v1/cas/[id]/crl': () => ({ id: bPki.caId }),
+  '/api/v1/cas/[id]/export-key': () => ({ id: bPki.caId }),
+  '/api/v1/cas/[id]/retire': () => ({ id: bPki.caId }),
 };
 
 test("every object endpoint answers 404 for tenant B's object, and B is untouched", async () => {
@@ -143,6 +170,11 @@ test("every object endpoint answers 404 for tenant B's object, and B is untouche
     const key = `${r.method} ${r.pattern}`;
     for (const token of [tokenA, viewerTokenA]) {
       const res = await call(r.handler, { token, params: TARGETS[r.pattern]!(), json: BODIES[key] });
+      if (PUBLIC_OBJECTS.has(key)) {
+        assert.equal(res.status, 200, `${key} is public by design`);
+        assert.doesNotMatch(JSON.stringify(res.body), /b-secret/, 'and carries nothing but serials and dates');
+        continue;
+      }
       if (token === viewerTokenA && res.status === 403) continue; // the viewer lacks the permission before any lookup
       assert.equal(res.status, 404, `${key} as ${token === tokenA ? 'admin' : 'viewer'} of A: ${JSON.stringify(res.body)}`);
       assert.equal(res.body.error.code, 'not_found');
@@ -191,6 +223,14 @@ test("lists show only tenant A's rows", async () => {
   const verify = await call(verifyRoute.POST, { token: tokenA });
   assert.equal(verify.body.ok, true);
   assert.equal(verify.body.entries, aCount);
+});
+
+test("certificates and CAs: A sees only its own", async () => {
+  const certs = await call(certificatesRoute.GET, { token: viewerTokenA });
+  assert.equal(certs.status, 200);
+  assert.deepEqual(certs.body.certificates, []);
+  const cas = await call(casRoute.GET, { token: viewerTokenA });
+  assert.deepEqual(cas.body.cas, [], "B's CA is not listed (A has none yet)");
 });
 
 test("agents and XDP policies: A sees only its own, also under the same node group name", async () => {

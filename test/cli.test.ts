@@ -2,6 +2,7 @@
  * The CLI as a user runs it (a child process, HOME in a temp dir) against the REST handlers served over
  * HTTP on 127.0.0.1.
  */
+import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -148,4 +149,36 @@ test('webhooks create|list|delete and notifications (admin); an operator is refu
   const deliveries = await cli(['notifications', '--limit', '5']);
   assert.equal(deliveries.code, 0, deliveries.stderr);
   assert.match(deliveries.stdout, /AT\s+KIND\s+SEVERITY\s+STATUS/);
+});
+
+test('certs issue|list --expiring-within|show|revoke and cas list|crl: the revoked serial is in the CRL', async () => {
+  const conn = ['--url', server.url, '--token', token];
+  const bad = await cli(['certs', 'issue', 'cli-web', ...conn]);
+  assert.equal(bad.code, 2, 'no --cn');
+  const issued = await cli(['certs', 'issue', 'cli-web', '--cn', 'cli.example.test', '--dns', 'cli.example.test,www.cli.example.test', '--ip', '127.0.0.1', '--validity-hours', '3', '--json', ...conn]);
+  assert.equal(issued.code, 0, issued.stderr);
+  const cert = JSON.parse(issued.stdout).certificate as { id: string; serial: string; caId: string };
+  await cli(['certs', 'issue', 'cli-long', '--cn', 'long', '--usage', 'client', ...conn]);
+  const soon = await cli(['certs', 'list', '--expiring-within', '24', ...conn]);
+  assert.equal(soon.code, 0, soon.stderr);
+  assert.match(soon.stdout, /cli-web\s+active\s+server\s+[0-9a-f]+\s+\S+\s+2h/);
+  assert.doesNotMatch(soon.stdout, /cli-long/);
+  const show = await cli(['certs', 'show', cert.id, ...conn]);
+  assert.match(show.stdout, /SANs: DNS:cli\.example\.test, DNS:www\.cli\.example\.test, IP:127\.0\.0\.1/);
+  assert.match(show.stdout, /-----BEGIN CERTIFICATE-----/);
+  assert.doesNotMatch(show.stdout, /PRIVATE KEY/);
+  const cas = await cli(['cas', 'list', ...conn]);
+  assert.match(cas.stdout, /root\s+builtin\s+active\s+online/);
+  assert.match(cas.stdout, /intermediate\s+builtin\s+active\s+online/);
+  const revoked = await cli(['certs', 'revoke', cert.id, '--reason', 'keyCompromise', ...conn]);
+  assert.equal(revoked.code, 0, revoked.stderr);
+  assert.match(revoked.stdout, new RegExp(`revoked cli-web serial ${cert.serial}`));
+  const crl = await cli(['cas', 'crl', cert.caId, ...conn]);
+  assert.equal(crl.code, 0, crl.stderr);
+  assert.match(crl.stdout, /^-----BEGIN X509 CRL-----/);
+  const { X509Crl } = await import('@peculiar/x509');
+  assert.ok(new X509Crl(crl.stdout).entries.some((e) => e.serialNumber.toLowerCase() === cert.serial));
+  const refused = await cli(['cas', 'rewrap-keys', ...conn]);
+  assert.equal(refused.code, 1, 'an operator may not manage CAs');
+  assert.match(refused.stderr, /cas\.manage/);
 });

@@ -77,7 +77,7 @@ async function storeRevision(graph: RouteGraph): Promise<string> {
 function prodGraph(tls: boolean): RouteGraph {
   const g = demoRouteGraph({ listenerPort: 18443, upstreamPorts: [18081], listenerAddress: '127.0.0.1' });
   g.nodeGroups = [{ name: 'prod', listeners: ['demo'] }];
-  if (tls) g.listeners[0]!.tls = { certificate: 'demo-cert' };
+  if (tls) g.listeners[0]!.tls = { certificate: 'demo-cert', requireClientCertificate: false };
   return g;
 }
 

@@ -143,13 +143,14 @@ describe('publishRevision', () => {
     assert.deepEqual(notifications, []);
   });
 
-  it('refuses TLS (certificates come later) as a bad request', async () => {
+  it('refuses TLS naming a certificate the tenant does not have as a bad request naming the field', async () => {
     const tls: RouteGraphInput = structuredClone(graphA);
     tls.listeners![0]!.tls = { certificate: 'demo-cert' };
     const rev = await createRevision(tls);
     await assert.rejects(publishRevision(db, { tenantId, revisionId: rev }), (err: unknown) => {
       assert.ok(err instanceof AppError);
-      assert.equal(err.issues?.[0]?.path, 'listeners[0].tls');
+      assert.equal(err.issues?.[0]?.path, 'listeners[0].tls.certificate');
+      assert.match(err.issues?.[0]?.message ?? '', /unknown certificate "demo-cert"/);
       return true;
     });
   });
@@ -173,7 +174,7 @@ describe('publishRevision', () => {
     const result = await publishRevision(db, { tenantId, revisionId: await createRevision(graphA) });
     assert.deepEqual(result.snapshots.map((s) => s.nodeGroup), ['default', 'edge']);
     const edge = await findLatestSnapshot(db, tenantId, 'edge');
-    assert.deepEqual(edge?.resources, { listeners: [], routes: [], clusters: [], endpoints: [] });
+    assert.deepEqual(edge?.resources, { listeners: [], routes: [], clusters: [], endpoints: [], secrets: [] });
 
     // Once empty, it stays out of later publishes.
     const later = await publishRevision(db, { tenantId, revisionId: await createRevision(graphB) });

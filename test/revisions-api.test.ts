@@ -205,7 +205,8 @@ describe('revisions REST API and CLI', () => {
     const res = await call(proxiesRoute.GET, { token: viewerToken });
     assert.equal(res.status, 200);
     const byNode = Object.fromEntries(res.body.proxies.map((p: { nodeId: string; types: { type: string; status: string; error: string | null }[] }) => [p.nodeId, p.types]));
-    assert.deepEqual(byNode['edge-ok'].map((t: { status: string }) => t.status), ['SYNCED', 'SYNCED', 'SYNCED', 'SYNCED']);
+    // SDS is listed because the proxy was sent secrets (every TYPE_URL above).
+    assert.deepEqual(byNode['edge-ok'].map((t: { type: string; status: string }) => `${t.type}:${t.status}`), ['SDS:SYNCED', 'CDS:SYNCED', 'EDS:SYNCED', 'LDS:SYNCED', 'RDS:SYNCED']);
     const lds = byNode['edge-bad'].find((t: { type: string }) => t.type === 'LDS');
     assert.deepEqual([lds.status, lds.error], ['NACKED', 'cannot bind 127.0.0.1:18080']);
 

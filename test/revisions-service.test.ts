@@ -78,7 +78,7 @@ const MALFORMED: Mutation[] = [
   ['header value with CRLF', (g) => { route0(g).requestHeaders = { add: [{ name: 'x-a', value: 'a\r\nb' }] }; return g; }, 'routes[0].requestHeaders.add[0].value'],
   ['mirror to an unknown cluster', (g) => { route0(g).mirror = { cluster: 'nope', percent: 5 }; return g; }, 'routes[0].mirror.cluster'],
   ['same domain twice on one listener', (g) => { g.virtualHosts!.push({ name: 'other', domains: ['example.com'], routes: [] }); g.listeners![0]!.virtualHosts.push('other'); return g; }, 'listeners[0].virtualHosts[1]'],
-  ['TLS listener', (g) => { g.listeners![0]!.tls = { certificate: 'cert' }; return g; }, 'listeners[0].tls'],
+  ['TLS listener naming a certificate the tenant does not have', (g) => { g.listeners![0]!.tls = { certificate: 'cert', requireClientCertificate: false }; return g; }, 'listeners[0].tls.certificate'],
   ['direct response with status 150', (g) => { route0(g).action = { kind: 'directResponse', status: 150 }; return g; }, 'routes[0].action.status'],
   ['unknown load-balancing policy', (g) => { (g.clusters![0] as Record<string, unknown>).lbPolicy = 'random'; return g; }, 'clusters[0].lbPolicy'],
   ['timeout on a redirect', (g) => { route0(g).action = { kind: 'redirect', path: '/x' }; route0(g).timeoutMs = 100; return g; }, 'routes[0].timeoutMs'],
@@ -239,11 +239,11 @@ describe('revision service', () => {
 
   it('translates a graph to xDS resources without storing anything', async () => {
     const count = await db.revision.count();
-    const t = translateGraph(baseGraph());
+    const t = await translateGraph(db, caller, baseGraph());
     assert.deepEqual(t.snapshots.map((s) => s.nodeGroup), ['default']);
     assert.equal(t.snapshots[0]!.resources.listeners[0]!['@type'], TYPE_URL.listeners);
     assert.equal(await db.revision.count(), count);
-    await refused(async () => translateGraph({ listeners: 7 }));
+    await refused(async () => translateGraph(db, caller, { listeners: 7 }));
   });
 
   it('applies a revision through publishRevisionWorkflow (real Temporal), audited', async () => {

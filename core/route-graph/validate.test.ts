@@ -124,13 +124,13 @@ describe('validateRouteGraph', () => {
     assert.equal(validateRouteGraph(g).ok, true, 'a 0-weight canary next to a weighted cluster is fine');
   });
 
-  it('refuses TLS until certificates exist', () => {
+  it('accepts TLS references (whether the certificates exist is checked against the tenant when compiling)', () => {
     const g = baseGraph();
-    g.listeners![0]!.tls = { certificate: 'web-cert' };
-    g.clusters![0]!.upstreamTls = { sni: 'app.internal' };
-    const issues = issuesOf(g);
-    assertIssue(issues, 'listeners[0].tls', /TLS listeners are not supported yet/);
-    assertIssue(issues, 'clusters[0].upstreamTls', /upstream TLS is not supported yet/);
+    g.listeners![0]!.tls = { certificate: 'web-cert', requireClientCertificate: true };
+    g.clusters![0]!.upstreamTls = { sni: 'app.internal', certificate: 'client-cert' };
+    assert.equal(validateRouteGraph(g).ok, true);
+    g.clusters![0]!.upstreamTls = { trust: 'system' as 'none' };
+    assertIssue(issuesOf(g), 'clusters[0].upstreamTls.trust', /./);
   });
 
   it('rejects what Envoy would NACK: host names as endpoints, duplicate domains, bad header names, 1xx direct responses', () => {

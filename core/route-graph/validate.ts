@@ -100,9 +100,6 @@ export function checkRouteGraphSemantics(graph: RouteGraph): ValidationIssue[] {
   graph.listeners.forEach((listener, li) => {
     const base = `listeners[${li}]`;
     if (!isIpAddress(listener.address)) add(`${base}.address`, `"${listener.address}" is not an IP address`);
-    if (listener.tls !== undefined) {
-      add(`${base}.tls`, 'TLS listeners are not supported yet (certificates arrive in a later release)');
-    }
     const seen = new Set<string>();
     /** domain (lowercased) → virtual host that serves it on this listener */
     const domainOwner = new Map<string, string>();
@@ -225,9 +222,6 @@ export function checkRouteGraphSemantics(graph: RouteGraph): ValidationIssue[] {
   // Clusters.
   graph.clusters.forEach((cluster, ci) => {
     const base = `clusters[${ci}]`;
-    if (cluster.upstreamTls !== undefined) {
-      add(`${base}.upstreamTls`, 'upstream TLS is not supported yet (certificates arrive in a later release)');
-    }
     cluster.endpoints.forEach((ep, ei) => {
       if (!isIpAddress(ep.address)) {
         add(`${base}.endpoints[${ei}].address`, `"${ep.address}" is not an IP address (endpoints are not resolved by DNS)`);

@@ -4,8 +4,10 @@ import { describe, it } from 'node:test';
 import { RouteGraphSchema, type RouteGraph, type RouteGraphInput } from '../../contracts/route-graph.schema';
 import { richRouteGraph } from '../../test/fixtures/route-graphs';
 import { demoRouteGraph } from '../demo-graph';
-import { CompileError, compileSnapshots, duration } from './compile';
-import { checkSnapshotConsistency, HCM_TYPE_URL, TYPE_URL, type XdsResource, type XdsSnapshot } from './snapshot';
+import { CompileError, compileSnapshots, duration, type CompileOptions } from './compile';
+import { checkSnapshotConsistency, contentHash, HCM_TYPE_URL, SECRET_REF_TYPE, TYPE_URL, type XdsResource, type XdsSnapshot } from './snapshot';
+
+const TRUST = { caBundlePem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n', crlPem: '-----BEGIN X509 CRL-----\nMIIB\n-----END X509 CRL-----\n' };
 
 const parse = (g: RouteGraphInput): RouteGraph => RouteGraphSchema.parse(g);
 
@@ -90,7 +92,7 @@ describe('compileSnapshots', () => {
     const internal = only(snapshots, 'internal');
     assert.deepEqual(internal.resources.clusters.map((c) => c.name), ['api', 'app', 'canary'], 'mirror and 0-weight clusters count');
     const empty = only(snapshots, 'empty');
-    assert.deepEqual(empty.resources, { listeners: [], routes: [], clusters: [], endpoints: [] });
+    assert.deepEqual(empty.resources, { listeners: [], routes: [], clusters: [], endpoints: [], secrets: [] });
     for (const s of snapshots) assert.deepEqual(checkSnapshotConsistency(s), [], s.nodeGroup);
 
     assert.deepEqual(compileSnapshots(parse(richRouteGraph()), { nodeGroups: ['internal'] }).map((s) => s.nodeGroup), ['internal']);
@@ -183,18 +185,87 @@ describe('compileSnapshots', () => {
     ]);
   });
 
-  it('refuses TLS with a CompileError naming the field', () => {
+  it('refuses TLS naming a certificate the tenant does not have, or trust without a CA, naming the field', () => {
     const g = richRouteGraph();
     g.listeners![0]!.tls = { certificate: 'web' };
-    g.clusters![1]!.upstreamTls = {};
-    assert.throws(
-      () => compileSnapshots(parse(g)),
-      (err: unknown) => {
+    g.clusters![1]!.upstreamTls = { certificate: 'client' };
+    const paths = (tls: CompileOptions['tls']) => {
+      try {
+        compileSnapshots(parse(g), { tls });
+      } catch (err) {
         assert.ok(err instanceof CompileError);
-        assert.deepEqual(err.issues.map((i) => i.path).sort(), ['clusters[1].upstreamTls', 'listeners[0].tls']);
-        return true;
-      },
+        return err.issues.map((i) => i.path).sort();
+      }
+      return [];
+    };
+    assert.deepEqual(paths(undefined), ['clusters[1].upstreamTls.certificate', 'clusters[1].upstreamTls.trust', 'listeners[0].tls.certificate']);
+    const certificates = new Map([['web', { id: 'c1', serial: '0a' }]]);
+    assert.deepEqual(paths({ certificates }), ['clusters[1].upstreamTls.certificate', 'clusters[1].upstreamTls.trust']);
+    assert.deepEqual(paths({ certificates, trust: TRUST }), ['clusters[1].upstreamTls.certificate']);
+  });
+
+  it('compiles TLS listeners and upstream mTLS to SDS references over ADS; key material never enters the snapshot', () => {
+    const g = richRouteGraph();
+    g.listeners![0]!.tls = { certificate: 'web', requireClientCertificate: true };
+    g.clusters![1]!.upstreamTls = { certificate: 'client', sni: 'canary.internal' };
+    const tls = {
+      certificates: new Map([
+        ['web', { id: 'c1', serial: '0a' }],
+        ['client', { id: 'c2', serial: '0b' }],
+      ]),
+      trust: TRUST,
+    };
+    const s = only(compileSnapshots(parse(g), { tls }), 'default');
+    assert.deepEqual(checkSnapshotConsistency(s), []);
+    const ads = { ads: {}, resource_api_version: 'V3' };
+
+    const listener = named(s.resources.listeners, g.listeners![0]!.name);
+    const socket = listener.filter_chains[0].transport_socket;
+    assert.equal(socket.name, 'envoy.transport_sockets.tls');
+    assert.equal(socket.typed_config['@type'], 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext');
+    assert.equal(socket.typed_config.require_client_certificate, true);
+    assert.deepEqual(socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs, [{ name: 'certificate/web', sds_config: ads }]);
+    assert.deepEqual(socket.typed_config.common_tls_context.validation_context_sds_secret_config, { name: 'trust/tenant', sds_config: ads });
+
+    const cluster = named(s.resources.clusters, g.clusters![1]!.name);
+    const up = cluster.transport_socket.typed_config;
+    assert.equal(up['@type'], 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');
+    assert.equal(up.sni, 'canary.internal');
+    assert.deepEqual(up.common_tls_context.tls_certificate_sds_secret_configs, [{ name: 'certificate/client', sds_config: ads }]);
+    assert.deepEqual(up.common_tls_context.combined_validation_context, {
+      default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'canary.internal' } }] },
+      validation_context_sds_secret_config: { name: 'trust/tenant', sds_config: ads },
+    });
+
+    assert.deepEqual(
+      s.resources.secrets.map((x) => x.name),
+      ['certificate/client', 'certificate/web', 'trust/tenant'],
     );
+    assert.deepEqual(named(s.resources.secrets, 'certificate/web'), {
+      '@type': SECRET_REF_TYPE,
+      name: 'certificate/web',
+      certificate: 'web',
+      certificateId: 'c1',
+      serial: '0a',
+    });
+    assert.deepEqual(named(s.resources.secrets, 'trust/tenant').validation_context, {
+      trusted_ca: { inline_string: TRUST.caBundlePem },
+      crl: { inline_string: TRUST.crlPem },
+      only_verify_leaf_cert_crl: true,
+    });
+    assert.doesNotMatch(JSON.stringify(s), /PRIVATE KEY/);
+
+    // A rotated certificate (new serial) is a new version with the same listeners and clusters.
+    const rotated = only(compileSnapshots(parse(g), { tls: { ...tls, certificates: new Map([...tls.certificates, ['web', { id: 'c3', serial: '0c' }]]) } }), 'default');
+    assert.notEqual(rotated.version, s.version);
+    assert.deepEqual(rotated.resources.listeners, s.resources.listeners);
+    assert.deepEqual(rotated.resources.clusters, s.resources.clusters);
+  });
+
+  it('keeps the versions of snapshots without secrets as they were before SDS', () => {
+    const s = only(compileSnapshots(parse(richRouteGraph())), 'default');
+    const { secrets: _none, ...rest } = s.resources;
+    assert.equal(s.version, contentHash(rest));
   });
 
   it('delivers the listeners of a grpc node group as API listeners (proxyless gRPC, xds:///<name>)', () => {
@@ -254,5 +325,16 @@ describe('checkSnapshotConsistency', () => {
     assert.ok(problems.includes('RouteConfiguration "web" sends traffic to cluster "canary", which is not in CDS'), problems.join('\n'));
     assert.ok(problems.includes('listeners: duplicate name "web"'), problems.join('\n'));
     assert.ok(problems.some((p) => p.startsWith('listeners: "web" has @type type.googleapis.com/envoy.config.cluster.v3.Cluster')), problems.join('\n'));
+  });
+
+  it('finds SDS names without a Secret and Secrets nobody uses', () => {
+    const g = richRouteGraph();
+    g.listeners![0]!.tls = { certificate: 'web' };
+    const s = structuredClone(only(compileSnapshots(parse(g), { tls: { certificates: new Map([['web', { id: 'c1', serial: '01' }]]) } }), 'default'));
+    s.resources.secrets = [{ '@type': TYPE_URL.secrets, name: 'orphan' }];
+    assert.deepEqual(checkSnapshotConsistency(s), [
+      `"${g.listeners![0]!.name}" uses SDS secret "certificate/web", which is not in the snapshot`,
+      'Secret "orphan" is not used by any listener or cluster',
+    ]);
   });
 });

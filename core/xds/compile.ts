@@ -6,8 +6,14 @@
  * endpoints) those routes forward or mirror to. Resource lists are sorted by name, so equal graphs give
  * equal snapshots and equal versions. Pure: no I/O.
  *
- * Expects a graph that passed `validateRouteGraph` (contracts/route-graph.validate.ts); what cannot be compiled (TLS, dangling names) throws a
- * CompileError with field paths rather than producing a snapshot Envoy would reject.
+ * TLS (issue 8): a listener with `tls` gets a DownstreamTlsContext and a cluster with `upstreamTls` an
+ * UpstreamTlsContext; both name their certificate and the tenant's trust as SDS Secrets over ADS, which go
+ * into the same snapshot (certificates as references to the version to serve, see ./secrets.ts), so a
+ * rotation is a new snapshot version and never a listener drain.
+ *
+ * Expects a graph that passed `validateRouteGraph` (contracts/route-graph.validate.ts); what cannot be compiled (a
+ * certificate the tenant does not have, dangling names) throws a CompileError with field paths rather than
+ * producing a snapshot Envoy would reject.
  */
 import type {
   Cluster,
@@ -17,6 +23,7 @@ import type {
   VirtualHost,
 } from '../../contracts/route-graph.schema';
 import type { ValidationIssue } from '../route-graph/validate';
+import { certificateSecretName, certificateSecretRef, sdsSecretConfig, TENANT_TRUST_SECRET, trustSecret, type TlsInventory } from './secrets';
 import {
   HCM_TYPE_URL,
   LOCAL_RATE_LIMIT_TYPE_URL,
@@ -45,6 +52,11 @@ export interface CompileOptions {
    * picks that tenant's request policy; without it the server looks the policy up by name alone.
    */
   tenant?: string;
+  /**
+   * The tenant's certificates and trust (issue 8). A listener or cluster naming a certificate that is not
+   * here fails to compile with the field's path; without it, any TLS reference fails.
+   */
+  tls?: TlsInventory;
 }
 
 /** Envoy's default cap on direct-response bodies; larger bodies raise the cap on their RouteConfiguration. */
@@ -57,6 +69,14 @@ const EXT_AUTHZ_PER_ROUTE_TYPE_URL = 'type.googleapis.com/envoy.extensions.filte
 /** The cluster Envoy reaches the ext_authz server through (static, in the bootstrap). */
 export const EXT_AUTHZ_CLUSTER = 'proxyshard-extauthz';
 const DEFAULT_EXT_AUTHZ_TIMEOUT_MS = 250;
+const TLS_TRANSPORT_SOCKET = 'envoy.transport_sockets.tls';
+const DOWNSTREAM_TLS_TYPE_URL = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
+const UPSTREAM_TLS_TYPE_URL = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+/**
+ * The tenant CA issues ECDSA P-384 keys; Envoy's default groups are X25519 and P-256 only, which leaves a
+ * TLS 1.2 peer with a P-384 certificate without a shared cipher. TLS 1.3 upstream (Envoy defaults to 1.2).
+ */
+const TLS_PARAMS = { ecdh_curves: ['X25519', 'P-256', 'P-384'], tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' };
 
 export function compileSnapshots(graph: RouteGraph, opts: CompileOptions = {}): XdsSnapshot[] {
   const listeners = byName(graph.listeners);
@@ -71,17 +91,47 @@ export function compileSnapshots(graph: RouteGraph, opts: CompileOptions = {}): 
 
   const snapshots: XdsSnapshot[] = [];
   for (const group of groups) {
-    const resources: SnapshotResources = { listeners: [], routes: [], clusters: [], endpoints: [] };
+    const resources: SnapshotResources = { listeners: [], routes: [], clusters: [], endpoints: [], secrets: [] };
     const clusterNames = new Set<string>();
+    const secrets = new Map<string, XdsResource>();
+    /** The SDS name of `certificate` (adding its Secret to the snapshot), or undefined (an issue at `path`). */
+    const certificateSecret = (certificate: string, path: string): string | undefined => {
+      const version = opts.tls?.certificates.get(certificate);
+      if (version === undefined) {
+        fail(path, `unknown certificate "${certificate}" (the tenant has no certificate of that name)`);
+        return undefined;
+      }
+      const name = certificateSecretName(certificate);
+      secrets.set(name, certificateSecretRef(certificate, version));
+      return name;
+    };
+    /** The SDS name of the tenant's trust (CA bundle + CRL), or undefined (an issue at `path`). */
+    const trust = (path: string): string | undefined => {
+      if (opts.tls?.trust === undefined) {
+        fail(path, 'the tenant has no certificate authority to verify peers with');
+        return undefined;
+      }
+      secrets.set(TENANT_TRUST_SECRET, trustSecret(opts.tls.trust));
+      return TENANT_TRUST_SECRET;
+    };
     for (const listenerName of new Set(group.listeners)) {
       const listener = listeners.get(listenerName);
       if (listener === undefined) {
         fail(`nodeGroups[${graph.nodeGroups.indexOf(group)}].listeners`, `unknown listener "${listenerName}"`);
         continue;
       }
-      if (listener.item.tls !== undefined) {
-        fail(`listeners[${listener.index}].tls`, 'TLS listeners are not supported yet (certificates arrive in a later release)');
-        continue;
+      let tlsContext: { [k: string]: JsonValue } | undefined;
+      const tls = listener.item.tls;
+      if (tls !== undefined) {
+        const path = `listeners[${listener.index}].tls`;
+        if (group.kind === 'grpc') {
+          fail(path, `TLS is not supported on listeners of node group "${group.name}" (proxyless gRPC clients take no SDS certificates)`);
+          continue;
+        }
+        const cert = certificateSecret(tls.certificate, `${path}.certificate`);
+        const validation = tls.requireClientCertificate ? trust(`${path}.requireClientCertificate`) : undefined;
+        if (cert === undefined || (tls.requireClientCertificate && validation === undefined)) continue;
+        tlsContext = downstreamTlsContext(listener.item, cert, validation);
       }
       const hosts: VirtualHost[] = [];
       for (const vhName of listener.item.virtualHosts) {
@@ -102,7 +152,7 @@ export function compileSnapshots(graph: RouteGraph, opts: CompileOptions = {}): 
         extAuthz ? { tenant: opts.tenant } : undefined,
       );
       for (const name of routeConfig.clusters) clusterNames.add(name);
-      resources.listeners.push(group.kind === 'grpc' ? compileApiListener(listener.item) : compileListener(listener.item, extAuthz));
+      resources.listeners.push(group.kind === 'grpc' ? compileApiListener(listener.item) : compileListener(listener.item, extAuthz, tlsContext));
       resources.routes.push(routeConfig.resource);
     }
     for (const name of clusterNames) {
@@ -111,13 +161,19 @@ export function compileSnapshots(graph: RouteGraph, opts: CompileOptions = {}): 
         fail('routes', `unknown cluster "${name}"`);
         continue;
       }
-      if (cluster.item.upstreamTls !== undefined) {
-        fail(`clusters[${cluster.index}].upstreamTls`, 'upstream TLS is not supported yet (certificates arrive in a later release)');
-        continue;
+      let tlsContext: { [k: string]: JsonValue } | undefined;
+      const upstreamTls = cluster.item.upstreamTls;
+      if (upstreamTls !== undefined) {
+        const path = `clusters[${cluster.index}].upstreamTls`;
+        const cert = upstreamTls.certificate === undefined ? undefined : certificateSecret(upstreamTls.certificate, `${path}.certificate`);
+        const validation = upstreamTls.trust === 'tenant' ? trust(`${path}.trust`) : undefined;
+        if ((upstreamTls.certificate !== undefined && cert === undefined) || (upstreamTls.trust === 'tenant' && validation === undefined)) continue;
+        tlsContext = upstreamTlsContext(upstreamTls.sni, cert, validation);
       }
-      resources.clusters.push(compileCluster(cluster.item));
+      resources.clusters.push(compileCluster(cluster.item, tlsContext));
       resources.endpoints.push(compileClusterLoadAssignment(cluster.item));
     }
+    resources.secrets = [...secrets.values()];
     sortResources(resources);
     snapshots.push({ nodeGroup: group.name, version: snapshotVersion(resources), resources });
   }
@@ -133,7 +189,7 @@ function usesExtAuthz(hosts: readonly VirtualHost[], lookupRoute: (name: string)
   return hosts.some((vh) => bound(vh.extAuthz) || vh.routes.some((r) => bound(lookupRoute(r)?.extAuthz)));
 }
 
-function compileListener(listener: Listener, extAuthz = false): XdsResource {
+function compileListener(listener: Listener, extAuthz = false, tlsContext?: { [k: string]: JsonValue }): XdsResource {
   const hcm: { [k: string]: JsonValue } = {
     '@type': HCM_TYPE_URL,
     stat_prefix: listener.name,
@@ -152,8 +208,48 @@ function compileListener(listener: Listener, extAuthz = false): XdsResource {
     '@type': TYPE_URL.listeners,
     name: listener.name,
     address: { socket_address: { address: listener.address, port_value: listener.port } },
-    filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm }] }],
+    filter_chains: [
+      {
+        filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm }],
+        ...(tlsContext !== undefined ? { transport_socket: { name: TLS_TRANSPORT_SOCKET, typed_config: tlsContext } } : {}),
+      },
+    ],
   };
+}
+
+/** DownstreamTlsContext: the certificate over SDS; with `validation`, client certificates are required and verified. */
+function downstreamTlsContext(listener: Listener, certificateSecret: string, validationSecret: string | undefined): { [k: string]: JsonValue } {
+  const common: { [k: string]: JsonValue } = {
+    tls_certificate_sds_secret_configs: [sdsSecretConfig(certificateSecret)],
+    alpn_protocols: listener.protocol === 'http1' ? ['http/1.1'] : ['h2', 'http/1.1'],
+    tls_params: TLS_PARAMS,
+  };
+  if (validationSecret !== undefined) common.validation_context_sds_secret_config = sdsSecretConfig(validationSecret);
+  const out: { [k: string]: JsonValue } = { '@type': DOWNSTREAM_TLS_TYPE_URL, common_tls_context: common };
+  if (validationSecret !== undefined) out.require_client_certificate = true;
+  return out;
+}
+
+/**
+ * UpstreamTlsContext: SNI; the client certificate over SDS (mTLS); with `validation`, the upstream's chain is
+ * verified against the tenant's trust and, when an SNI is given, its DNS SAN must match it.
+ */
+function upstreamTlsContext(sni: string | undefined, certificateSecret: string | undefined, validationSecret: string | undefined): { [k: string]: JsonValue } {
+  const common: { [k: string]: JsonValue } = { tls_params: TLS_PARAMS };
+  if (certificateSecret !== undefined) common.tls_certificate_sds_secret_configs = [sdsSecretConfig(certificateSecret)];
+  if (validationSecret !== undefined) {
+    if (sni !== undefined) {
+      common.combined_validation_context = {
+        default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: sni } }] },
+        validation_context_sds_secret_config: sdsSecretConfig(validationSecret),
+      };
+    } else {
+      common.validation_context_sds_secret_config = sdsSecretConfig(validationSecret);
+    }
+  }
+  const out: { [k: string]: JsonValue } = { '@type': UPSTREAM_TLS_TYPE_URL, common_tls_context: common };
+  if (sni !== undefined) out.sni = sni;
+  return out;
 }
 
 /**
@@ -355,7 +451,7 @@ function headersToAdd(headers: readonly { name: string; value: string; append: b
 
 const LB_POLICY = { roundRobin: 'ROUND_ROBIN', leastRequest: 'LEAST_REQUEST', ringHash: 'RING_HASH', maglev: 'MAGLEV' } as const;
 
-function compileCluster(cluster: Cluster): XdsResource {
+function compileCluster(cluster: Cluster, tlsContext?: { [k: string]: JsonValue }): XdsResource {
   const out: XdsResource = {
     '@type': TYPE_URL.clusters,
     name: cluster.name,
@@ -364,6 +460,7 @@ function compileCluster(cluster: Cluster): XdsResource {
     connect_timeout: duration(cluster.connectTimeoutMs),
     lb_policy: LB_POLICY[cluster.lbPolicy],
   };
+  if (tlsContext !== undefined) out.transport_socket = { name: TLS_TRANSPORT_SOCKET, typed_config: tlsContext };
   const hc = cluster.healthCheck;
   if (hc !== undefined) {
     out.health_checks = [
@@ -447,7 +544,7 @@ function byName<T extends { name: string }>(items: readonly T[]): Map<string, { 
 
 function sortResources(r: SnapshotResources): void {
   const key = (x: XdsResource) => String(x.name ?? x.cluster_name);
-  for (const list of [r.listeners, r.routes, r.clusters, r.endpoints]) list.sort((a, b) => compare(key(a), key(b)));
+  for (const list of [r.listeners, r.routes, r.clusters, r.endpoints, r.secrets]) list.sort((a, b) => compare(key(a), key(b)));
 }
 
 function compare(a: string, b: string): number {

@@ -18,12 +18,23 @@ export const TYPE_URL = {
   routes: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
   clusters: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
   endpoints: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+  secrets: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
 } as const;
+
+/**
+ * How a snapshot row stores a Secret that holds a private key: a reference (`name`, `certificate` name,
+ * `certificateId`, `serial`), never the key. The xds process resolves it into a real Secret (decrypting the
+ * key) when it loads the snapshot; core/xds/secrets.ts builds and reads these.
+ */
+export const SECRET_REF_TYPE = 'proxyshard/CertificateSecretRef';
 
 export type ResourceKind = keyof typeof TYPE_URL;
 
-/** The order in which updates go out on an ADS stream: a cluster before its endpoints, a listener before its routes. */
-export const PUSH_ORDER: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes'];
+/**
+ * The order in which updates go out on an ADS stream: secrets first (a rotated certificate reaches the
+ * listeners and clusters already using it), a cluster before its endpoints, a listener before its routes.
+ */
+export const PUSH_ORDER: readonly ResourceKind[] = ['secrets', 'clusters', 'endpoints', 'listeners', 'routes'];
 
 export const HCM_TYPE_URL =
   'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -43,6 +54,8 @@ export interface SnapshotResources {
   routes: XdsResource[];
   clusters: XdsResource[];
   endpoints: XdsResource[];
+  /** SDS: trust bundles inline (public material), certificates with keys as SECRET_REF_TYPE references. */
+  secrets: XdsResource[];
 }
 
 export interface XdsSnapshot {
@@ -53,11 +66,14 @@ export interface XdsSnapshot {
 }
 
 export function emptyResources(): SnapshotResources {
-  return { listeners: [], routes: [], clusters: [], endpoints: [] };
+  return { listeners: [], routes: [], clusters: [], endpoints: [], secrets: [] };
 }
 
+/** The content hash of the resources; a snapshot without secrets hashes as before SDS existed (same versions). */
 export function snapshotVersion(resources: SnapshotResources): string {
-  return contentHash(resources);
+  if (resources.secrets.length > 0) return contentHash(resources);
+  const { secrets: _none, ...rest } = resources;
+  return contentHash(rest);
 }
 
 /** The xDS resource name: `name`, or `cluster_name` for a ClusterLoadAssignment. */
@@ -80,7 +96,8 @@ export function checkSnapshotConsistency(snapshot: Pick<XdsSnapshot, 'resources'
     const seen = new Set<string>();
     for (const res of r[kind]) {
       const name = resourceName(res);
-      if (res['@type'] !== TYPE_URL[kind]) problems.push(`${kind}: "${name}" has @type ${String(res['@type'])}, expected ${TYPE_URL[kind]}`);
+      const refOk = kind === 'secrets' && res['@type'] === SECRET_REF_TYPE;
+      if (res['@type'] !== TYPE_URL[kind] && !refOk) problems.push(`${kind}: "${name}" has @type ${String(res['@type'])}, expected ${TYPE_URL[kind]}`);
       if (name === '') problems.push(`${kind}: a resource has no name`);
       else if (seen.has(name)) problems.push(`${kind}: duplicate name "${name}"`);
       seen.add(name);
@@ -120,6 +137,18 @@ export function checkSnapshotConsistency(snapshot: Pick<XdsSnapshot, 'resources'
     if (!rdsNames.has(name)) problems.push(`RouteConfiguration "${name}" is not used by any listener`);
   }
 
+  // LDS/CDS ↔ SDS
+  const sdsNames = new Set<string>();
+  for (const res of [...r.listeners, ...r.clusters]) {
+    for (const name of sdsSecretNames(res)) {
+      sdsNames.add(name);
+      if (!names.secrets.has(name)) problems.push(`"${resourceName(res)}" uses SDS secret "${name}", which is not in the snapshot`);
+    }
+  }
+  for (const name of names.secrets) {
+    if (!sdsNames.has(name)) problems.push(`Secret "${name}" is not used by any listener or cluster`);
+  }
+
   // Routes → clusters
   for (const rc of r.routes) {
     for (const cluster of clustersReferencedByRouteConfiguration(rc)) {
@@ -149,6 +178,30 @@ function httpConnectionManagers(listener: XdsResource): { [k: string]: JsonValue
       if (typed?.['@type'] === HCM_TYPE_URL) out.push(typed);
     }
   }
+  return out;
+}
+
+/** Every SDS secret name a listener's or cluster's transport sockets reference (sds_secret_config(s) at any depth). */
+function sdsSecretNames(resource: JsonValue): string[] {
+  const out: string[] = [];
+  const walk = (v: JsonValue | undefined): void => {
+    if (Array.isArray(v)) {
+      for (const x of v) walk(x);
+      return;
+    }
+    const o = asObject(v);
+    if (o === undefined) return;
+    for (const [k, x] of Object.entries(o)) {
+      if (k === 'tls_certificate_sds_secret_configs') for (const c of asArray(x)) pushName(c);
+      else if (k === 'validation_context_sds_secret_config') pushName(x);
+      else walk(x);
+    }
+  };
+  const pushName = (c: JsonValue | undefined) => {
+    const name = asObject(c)?.name;
+    if (typeof name === 'string') out.push(name);
+  };
+  walk(resource);
   return out;
 }
 

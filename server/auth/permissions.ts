@@ -37,6 +37,14 @@ export const PERMISSIONS = {
   /** Webhook endpoints carry URLs and signing secrets. */
   'webhooks.read': 'admin',
   'webhooks.manage': 'admin',
+  /** Certificates and their status, chains and users (never private keys). */
+  'certificates.read': 'viewer',
+  /** Issue, import, revoke, rotate now, schedule rotation. */
+  'certificates.write': 'operator',
+  /** The tenant's CAs and their CRLs. */
+  'cas.read': 'viewer',
+  /** Import a CA, create a new intermediate/root, retire a CA, export (and remove) the root key, rewrap keys. */
+  'cas.manage': 'admin',
 } as const satisfies Record<string, Role>;
 
 export type Action = keyof typeof PERMISSIONS;

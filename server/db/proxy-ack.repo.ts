@@ -110,6 +110,9 @@ const SHORT_NAMES: Record<string, XdsTypeUrl> = {
   clusterloadassignments: XDS_TYPE_URLS.endpoint,
   loadassignments: XDS_TYPE_URLS.endpoint,
   eds: XDS_TYPE_URLS.endpoint,
+  secret: XDS_TYPE_URLS.secret,
+  secrets: XDS_TYPE_URLS.secret,
+  sds: XDS_TYPE_URLS.secret,
 };
 
 function typeUrlOf(name: string): XdsTypeUrl | undefined {

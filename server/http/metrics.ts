@@ -3,6 +3,8 @@
  * status. One registry per process (on globalThis: Next.js may load this module more than once).
  */
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { getAppDb } from '../app-db';
+import { registerCertificateGauges } from '../services/certificate-metrics';
 
 interface WebMetrics {
   registry: Registry;
@@ -16,6 +18,7 @@ export function webMetrics(): WebMetrics {
   if (!holder.__proxyshardWebMetrics) {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
+    registerCertificateGauges(registry, getAppDb);
     holder.__proxyshardWebMetrics = {
       registry,
       httpRequests: new Counter({

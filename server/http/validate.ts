@@ -29,8 +29,10 @@ export function toIssues(error: z.ZodError): Issue[] {
   return issues;
 }
 
+/** The first five issues, unknown fields first (a misspelt field explains the "required" issue next to it). */
 function summarise(issues: Issue[]): string {
-  const shown = issues.slice(0, 5).map((i) => (i.path ? `${i.path}: ${i.message}` : i.message));
+  const ordered = [...issues.filter((i) => i.message === 'unknown field'), ...issues.filter((i) => i.message !== 'unknown field')];
+  const shown = ordered.slice(0, 5).map((i) => (i.path ? `${i.path}: ${i.message}` : i.message));
   return shown.join('; ') + (issues.length > 5 ? `; and ${issues.length - 5} more` : '');
 }
 

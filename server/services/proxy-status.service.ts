@@ -12,12 +12,23 @@ import { findSnapshotByVersion, listLatestSnapshotVersions } from '../db/snapsho
 import type { DbTx } from '../db/tx';
 import { notFound } from '../errors';
 
-export const SHORT_TYPE: Record<ResourceKind, 'CDS' | 'EDS' | 'LDS' | 'RDS'> = { clusters: 'CDS', endpoints: 'EDS', listeners: 'LDS', routes: 'RDS' };
+export const SHORT_TYPE: Record<ResourceKind, 'CDS' | 'EDS' | 'LDS' | 'RDS' | 'SDS'> = {
+  clusters: 'CDS',
+  endpoints: 'EDS',
+  listeners: 'LDS',
+  routes: 'RDS',
+  secrets: 'SDS',
+};
+
+/** The types a proxy's status lists: the four always, SDS once the proxy was sent secrets. */
+function statusKinds(p: ProxyStatus): ResourceKind[] {
+  return PUSH_ORDER.filter((kind) => kind !== 'secrets' || p.resources.some((r) => r.typeUrl === TYPE_URL.secrets));
+}
 
 export type SyncStatus = 'SYNCED' | 'NACKED' | 'STALE' | 'NOT SENT';
 
 export interface TypeStatus {
-  type: 'CDS' | 'EDS' | 'LDS' | 'RDS';
+  type: 'CDS' | 'EDS' | 'LDS' | 'RDS' | 'SDS';
   typeUrl: string;
   status: SyncStatus;
   sentVersion: string;
@@ -60,7 +71,7 @@ function view(p: ProxyStatus, latest: string | null): ProxyStatusView {
     userAgent: p.userAgent,
     lastSeenAt: p.lastSeenAt.toISOString(),
     latestVersion: latest,
-    types: PUSH_ORDER.map((kind) => {
+    types: statusKinds(p).map((kind) => {
       const row = byType.get(TYPE_URL[kind]);
       return {
         type: SHORT_TYPE[kind],
@@ -97,7 +108,7 @@ export async function proxyConfigDump(db: DbTx, tenantId: string, idOrNodeId: st
   const proxy = view(p, latest);
   const cache = new Map<string, Awaited<ReturnType<typeof findSnapshotByVersion>>>();
   const types: ConfigDump['types'] = [];
-  for (const kind of PUSH_ORDER) {
+  for (const kind of statusKinds(p)) {
     const t = proxy.types.find((x) => x.typeUrl === TYPE_URL[kind])!;
     if (t.sentVersion === '') {
       types.push({ type: t.type, typeUrl: t.typeUrl, version: '', resources: [] });

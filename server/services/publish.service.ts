@@ -17,6 +17,7 @@ import { findTenantById } from '../db/tenant.repo';
 import { inTransaction, type DbTx } from '../db/tx';
 import { AppError, conflict, notFound } from '../errors';
 import { appendAudit } from '../audit/audit.service';
+import { loadTlsInventory } from './tls-inventory.service';
 
 const SYSTEM_ACTOR = { type: 'system', id: 'publish', name: 'publish service' } as const;
 
@@ -68,7 +69,10 @@ export async function publishRevision(db: DbTx, input: PublishRevisionInput): Pr
       // The tenant slug goes into each ext_authz-bound route's context, so the ext_authz server evaluates
       // this tenant's request policy (policy names are unique per tenant only).
       const slug = (await findTenantById(tx, input.tenantId))?.slug;
-      snapshots = compileSnapshots(validation.graph, slug !== undefined ? { tenant: slug } : {});
+      // Certificates as the versions active now (issue 8): a rotation re-publishes the same revision and
+      // gets a new snapshot version whose Secrets name the new serial.
+      const tls = await loadTlsInventory(tx, input.tenantId, validation.graph);
+      snapshots = compileSnapshots(validation.graph, { ...(slug !== undefined ? { tenant: slug } : {}), ...(tls !== undefined ? { tls } : {}) });
     } catch (err) {
       if (err instanceof CompileError) throw new AppError('bad_request', `revision ${revision.number} cannot be compiled`, err.issues);
       throw err;
@@ -123,4 +127,16 @@ export async function publishRevision(db: DbTx, input: PublishRevisionInput): Pr
       changed: changedGroups.length > 0,
     };
   });
+}
+
+/**
+ * Re-publishes the live revision so proxies get the tenant's current certificate material, trust bundle and
+ * CRLs (issue 8: after a rotation, a revocation, a CA change). Same graph, new Secret references: a new
+ * snapshot version where something changed, nothing otherwise. Null when the tenant has no live revision.
+ */
+export async function refreshLiveSnapshots(db: DbTx, input: { tenantId: string; actor?: Actor }): Promise<(PublishRevisionResult & { revisionId: string }) | null> {
+  const live = (await findTenantById(db, input.tenantId))?.liveRevisionId ?? null;
+  if (live === null) return null;
+  const result = await publishRevision(db, { tenantId: input.tenantId, revisionId: live, ...(input.actor !== undefined ? { actor: input.actor } : {}) });
+  return { ...result, revisionId: live };
 }

@@ -27,6 +27,8 @@ import { startPublishRevision, type ProxyShardTemporal } from '../temporal/clien
 import type { PolicyReason } from '../../core/policy/admission';
 import { getPolicyDeps } from '../opa/policy-deps';
 import { requireAdmission, type AdmissionDeps } from './admission.service';
+import type { TlsInventory } from '../../core/xds/secrets';
+import { loadTlsInventory } from './tls-inventory.service';
 
 export interface RevisionCaller {
   tenantId: string;
@@ -86,12 +88,27 @@ function requireValid(input: unknown, what: string): RouteGraph {
   return v.graph;
 }
 
-/** Compiles a valid graph into consistent snapshots, or throws a bad_request naming the fields. */
-function compileChecked(graph: RouteGraph, what: string, tenantSlug: string | undefined): XdsSnapshot[] {
+/** What compiling depends on besides the graph: the tenant slug (ext_authz context) and its certificates (TLS). */
+interface CompileContext {
+  tenantSlug?: string;
+  tls?: TlsInventory;
+}
+
+async function compileContext(db: DbTx, caller: RevisionCaller, graph: RouteGraph): Promise<CompileContext> {
+  const tenantSlug = await slugOf(db, caller);
+  const tls = await loadTlsInventory(db, caller.tenantId, graph);
+  return { ...(tenantSlug !== undefined ? { tenantSlug } : {}), ...(tls !== undefined ? { tls } : {}) };
+}
+
+/**
+ * Compiles a valid graph into consistent snapshots, or throws a bad_request naming the fields (a TLS
+ * reference to a certificate the tenant does not have: `listeners[0].tls.certificate`).
+ */
+function compileChecked(graph: RouteGraph, what: string, ctx: CompileContext): XdsSnapshot[] {
   let snapshots: XdsSnapshot[];
   try {
     // As publishRevision compiles it (the tenant slug reaches ext_authz-bound routes), so plans match.
-    snapshots = compileSnapshots(graph, tenantSlug !== undefined ? { tenant: tenantSlug } : {});
+    snapshots = compileSnapshots(graph, { ...(ctx.tenantSlug !== undefined ? { tenant: ctx.tenantSlug } : {}), ...(ctx.tls !== undefined ? { tls: ctx.tls } : {}) });
   } catch (err) {
     if (err instanceof CompileError) throw new AppError('bad_request', `${what} cannot be compiled`, err.issues);
     throw err;
@@ -113,7 +130,7 @@ export interface CreateRevisionInput {
 /** Validates and stores a new revision whose parent is the live one. Bad input writes nothing. */
 export async function createRevision(db: DbTx, caller: RevisionCaller, input: CreateRevisionInput): Promise<RevisionRef> {
   const graph = requireValid(input.graph, 'the graph');
-  compileChecked(graph, 'the graph', await slugOf(db, caller));
+  compileChecked(graph, 'the graph', await compileContext(db, caller, graph));
   return storeRevision(db, caller, graph, { message: input.message ?? '', state: input.state ?? 'proposed', action: 'revision.create' });
 }
 
@@ -194,9 +211,10 @@ export interface RevisionPlan {
 export async function planRevision(db: DbTx, caller: RevisionCaller, id: string, against?: string): Promise<RevisionPlan> {
   const r = await loadRevision(db, caller.tenantId, id);
   const base = await baseline(db, caller.tenantId, r, against);
-  const slug = await slugOf(db, caller);
-  const after = compileChecked(requireValid(r.graph, `revision ${r.number}`), `revision ${r.number}`, slug);
-  const before = base === null ? [] : compileChecked(requireValid(base.graph, `revision ${base.number}`), `revision ${base.number}`, slug);
+  const graphAfter = requireValid(r.graph, `revision ${r.number}`);
+  const after = compileChecked(graphAfter, `revision ${r.number}`, await compileContext(db, caller, graphAfter));
+  const graphBefore = base === null ? null : requireValid(base.graph, `revision ${base.number}`);
+  const before = base === null || graphBefore === null ? [] : compileChecked(graphBefore, `revision ${base.number}`, await compileContext(db, caller, graphBefore));
   return { revision: refOf(r), against: base && refOf(base), plan: planSnapshots(before, after) };
 }
 
@@ -247,7 +265,8 @@ export async function applyRevision(
 ): Promise<ApplyRevisionResult> {
   const r = await loadRevision(db, caller.tenantId, id);
   if (r.state === 'rejected') throw conflict(`revision ${r.number} was rejected and cannot be applied`);
-  compileChecked(requireValid(r.graph, `revision ${r.number}`), `revision ${r.number}`, await slugOf(db, caller));
+  const graph = requireValid(r.graph, `revision ${r.number}`);
+  compileChecked(graph, `revision ${r.number}`, await compileContext(db, caller, graph));
   // Admission: the tenant's live admission guardrails (Rego → Wasm) evaluate { revision, diff, actor, tenant };
   // a deny is a 403 naming each policy and reason (AdmissionDeniedError) before any workflow starts, so
   // nothing changes live. Audited as revision.admission either way.
@@ -284,14 +303,17 @@ export interface Translation {
   snapshots: { nodeGroup: string; version: string; resources: XdsSnapshot['resources'] }[];
 }
 
-/** Graph → the xDS resources each node group would receive (proto3 JSON), without storing anything. */
-export function translateGraph(input: unknown, tenantSlug?: string): Translation {
+/**
+ * Graph → the xDS resources each node group would receive (proto3 JSON), without storing anything. TLS
+ * references resolve against the caller's certificates (Secrets appear as key-free references).
+ */
+export async function translateGraph(db: DbTx, caller: RevisionCaller, input: unknown): Promise<Translation> {
   const graph = requireValid(input, 'the graph');
-  return { snapshots: compileChecked(graph, 'the graph', tenantSlug) };
+  return { snapshots: compileChecked(graph, 'the graph', await compileContext(db, caller, graph)) };
 }
 
 /** A stored revision → its xDS resources. */
 export async function translateRevision(db: DbTx, caller: RevisionCaller, id: string): Promise<Translation & { revision: RevisionRef }> {
   const r = await loadRevision(db, caller.tenantId, id);
-  return { revision: refOf(r), ...translateGraph(r.graph, await slugOf(db, caller)) };
+  return { revision: refOf(r), ...(await translateGraph(db, caller, r.graph)) };
 }

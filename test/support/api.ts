@@ -192,6 +192,8 @@ export async function snapshotDatabase(db: Db): Promise<Record<string, string>> 
     policy: dump(await db.policy.findMany({ orderBy: { id: 'asc' } })),
     policyVersion: dump(await db.policyVersion.findMany({ orderBy: { id: 'asc' } })),
     decisionLog: dump(await db.decisionLog.findMany({ orderBy: { id: 'asc' } })),
+    certificateAuthority: dump(await db.certificateAuthority.findMany({ orderBy: { id: 'asc' } })),
+    certificate: dump(await db.certificate.findMany({ orderBy: { id: 'asc' } })),
   };
 }
 

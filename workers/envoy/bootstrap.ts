@@ -23,6 +23,11 @@ export interface EnvoyBootstrapOptions {
   adminAddress?: string;
   /** xDS flavour: `GRPC` = state of the world (default), `DELTA_GRPC` = incremental. */
   apiType?: 'GRPC' | 'DELTA_GRPC';
+  /**
+   * mTLS to xds (XDS_TLS_* on the server): the CA bundle the xds server certificate must chain to, the name
+   * it must carry (SNI and SAN check), and this proxy's client certificate chain and key (PEM, inline).
+   */
+  xdsTls?: { caPem: string; serverName: string; certChainPem?: string; privateKeyPem?: string };
 }
 
 export type EnvoyBootstrap = Record<string, unknown>;
@@ -73,7 +78,30 @@ export function envoyBootstrap(opts: EnvoyBootstrapOptions): EnvoyBootstrap {
           },
         },
         ...(opts.extraClusters ?? []),
-      ],
+      ].map((c) => (c.name === 'xds' && opts.xdsTls !== undefined ? { ...c, transport_socket: xdsTransportSocket(opts.xdsTls) } : c)),
+    },
+  };
+}
+
+/** UpstreamTlsContext of the static xds cluster: verify the server against the CA and its name; present the client chain. */
+function xdsTransportSocket(tls: NonNullable<EnvoyBootstrapOptions['xdsTls']>): Record<string, unknown> {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+      sni: tls.serverName,
+      common_tls_context: {
+        // gRPC over TLS needs ALPN h2; the tenant CA's keys are P-384.
+        alpn_protocols: ['h2'],
+        tls_params: { ecdh_curves: ['X25519', 'P-256', 'P-384'], tls_maximum_protocol_version: 'TLSv1_3' },
+        validation_context: {
+          trusted_ca: { inline_string: tls.caPem },
+          match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: tls.serverName } }],
+        },
+        ...(tls.certChainPem !== undefined && tls.privateKeyPem !== undefined
+          ? { tls_certificates: [{ certificate_chain: { inline_string: tls.certChainPem }, private_key: { inline_string: tls.privateKeyPem } }] }
+          : {}),
+      },
     },
   };
 }

@@ -22,6 +22,7 @@ import { createEnvoyStatsAdapter } from '../envoy/envoy-stats.adapter';
 import { createRolloutActivities } from '../rollout.activities';
 import { createXdpActivities } from '../xdp.activities';
 import { createNotifyActivities } from '../notify.activities';
+import { createCertificateActivities } from '../certificate.activities';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics';
 import { WORKER_DB_CONNECTIONS, WORKER_TUNING } from './tuning';
 
@@ -146,6 +147,8 @@ async function main(): Promise<number> {
       }),
       // compilePolicyVersion, evaluateRevisionAdmission (opa CLI + Wasm evaluator from server/opa).
       ...createPolicyActivities({ db, policy: createPolicyDeps(env) }),
+      // certRotationWorkflow (issue 8): issue, publish over SDS, TLS handshake check, rollback, revoke.
+      ...createCertificateActivities({ db }),
     };
     worker = await Worker.create({
       connection,

@@ -4,6 +4,7 @@
  * 127.0.0.1:XDS_HTTP_PORT.
  * SIGINT/SIGTERM: streams are closed (proxies keep their config and reconnect), then the process exits.
  */
+import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { createDb } from '../../server/db/client';
 import { getEnv } from '../../server/env';
@@ -30,6 +31,15 @@ async function main(): Promise<void> {
       httpPort: env.XDS_HTTP_PORT,
       log,
       services: [{ definition: agents.service, implementation: agents.implementation }],
+      ...(env.XDS_TLS_CERT_FILE !== undefined && env.XDS_TLS_KEY_FILE !== undefined
+        ? {
+            tls: {
+              certChainPem: readFileSync(env.XDS_TLS_CERT_FILE, 'utf8'),
+              privateKeyPem: readFileSync(env.XDS_TLS_KEY_FILE, 'utf8'),
+              ...(env.XDS_TLS_CLIENT_CA_FILE !== undefined ? { clientCaPem: readFileSync(env.XDS_TLS_CLIENT_CA_FILE, 'utf8') } : {}),
+            },
+          }
+        : {}),
     });
     await agents.start();
   } catch (err) {

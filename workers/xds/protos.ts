@@ -23,6 +23,9 @@ const PROTO_FILES = [
   // ext_authz filter + ExtAuthzPerRoute (request policies, issue 4)
   'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  // SDS Secret, Downstream/UpstreamTlsContext (certificates, issue 8)
+  'envoy/extensions/transport_sockets/tls/v3/secret.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
 ];
 
 /** A google.protobuf.Any ready for DiscoveryResponse.resources. */

@@ -14,11 +14,14 @@ import { markReplicaProxiesDisconnected, recordProxyConnected, recordProxyDiscon
 import { listenForSnapshots, type SnapshotListener } from '../../server/db/snapshot-listener';
 import { findLatestSnapshot, listLatestSnapshots, type StoredSnapshot } from '../../server/db/snapshot.repo';
 import { findTenantBySlug } from '../../server/db/tenant.repo';
+import { getAppKeyBox } from '../../server/pki/key-box';
+import { getCertificateMaterialById } from '../../server/services/certificate.service';
 import { ADS_SERVICE_NAME, AdsServer, adsServiceDefinition, type ProxyStateStore } from './ads.server';
 import { HealthStatus, healthServiceDefinition } from './health.service';
 import { XdsMetrics } from './metrics';
 import { loadXdsProtos } from './protos';
 import { ProxyStateWriter } from './proxy-state-writer';
+import { materializeSecrets, type CertificateMaterialSource } from './secret-materializer';
 import { SnapshotCache } from './snapshot-cache';
 
 export interface XdsServerOptions {
@@ -38,6 +41,17 @@ export interface XdsServerOptions {
   defaultMetrics?: boolean;
   /** More gRPC services on the same port (the XDP agent channel). */
   services?: { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[];
+  /** Decrypted material of a certificate version for SDS (default: the tenant's PKI in PostgreSQL under the app key box). */
+  certificateMaterial?: CertificateMaterialSource;
+  /** mTLS for the gRPC port (Envoy's ADS stream, agents): server chain + key, and the CA client certificates must chain to. */
+  tls?: XdsServerTls;
+}
+
+export interface XdsServerTls {
+  certChainPem: string;
+  privateKeyPem: string;
+  /** When set, clients must present a certificate this CA bundle verifies (mTLS). */
+  clientCaPem?: string;
 }
 
 export interface RunningXdsServer {
@@ -65,12 +79,15 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
   health.set('', 'NOT_SERVING');
   health.set(ADS_SERVICE_NAME, 'NOT_SERVING');
 
-  const load = (s: StoredSnapshot): void => {
+  const certificateMaterial = opts.certificateMaterial ?? defaultCertificateMaterial(db);
+  const load = async (stored: StoredSnapshot): Promise<void> => {
     try {
+      // Certificates are resolved (keys decrypted) here, at send time; the stored row holds references only.
+      const s = { ...stored, resources: await materializeSecrets(stored.tenantId, stored.resources, certificateMaterial) };
       if (cache.set(s)) log.info({ tenantId: s.tenantId, nodeGroup: s.nodeGroup, version: s.version }, 'snapshot loaded');
     } catch (err) {
       metrics.snapshotErrors.inc();
-      log.error({ err, tenantId: s.tenantId, nodeGroup: s.nodeGroup, version: s.version }, 'snapshot rejected; the previous one stays in use');
+      log.error({ err, tenantId: stored.tenantId, nodeGroup: stored.nodeGroup, version: stored.version }, 'snapshot rejected; the previous one stays in use');
     }
     metrics.snapshots.set(cache.size);
   };
@@ -83,7 +100,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
     const next = (reloads.get(k) ?? Promise.resolve())
       .then(async () => {
         const s = await findLatestSnapshot(db, tenantId, nodeGroup);
-        if (s !== null) load(s);
+        if (s !== null) await load(s);
       })
       .catch((err: unknown) => {
         metrics.snapshotErrors.inc();
@@ -96,7 +113,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
     return next;
   };
   const reloadAll = async (): Promise<void> => {
-    for (const s of await listLatestSnapshots(db)) load(s);
+    for (const s of await listLatestSnapshots(db)) await load(s);
   };
 
   // Listen first, then load: a publish between the two is seen by one or the other.
@@ -153,7 +170,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
     server.addService(healthServiceDefinition, health.implementation());
     for (const extra of opts.services ?? []) server.addService(extra.definition, extra.implementation);
     const grpcPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${host}:${opts.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+      server.bindAsync(`${host}:${opts.grpcPort}`, serverCredentials(opts.tls), (err, port) =>
         err ? reject(err) : resolve(port),
       ),
     );
@@ -222,6 +239,20 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
     await closeHttp(httpServer);
     throw err;
   }
+}
+
+function serverCredentials(tls: XdsServerTls | undefined): grpc.ServerCredentials {
+  if (tls === undefined) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(
+    tls.clientCaPem !== undefined ? Buffer.from(tls.clientCaPem) : null,
+    [{ cert_chain: Buffer.from(tls.certChainPem), private_key: Buffer.from(tls.privateKeyPem) }],
+    tls.clientCaPem !== undefined,
+  );
+}
+
+/** Certificate material from the tenant's PKI (server/services/certificate.service.ts), decrypted with the app key box. */
+function defaultCertificateMaterial(db: Db): CertificateMaterialSource {
+  return (tenantId, certificateId) => getCertificateMaterialById(db, getAppKeyBox(), tenantId, certificateId);
 }
 
 async function healthz(db: Db, health: HealthStatus): Promise<{ ok: boolean; body: Record<string, string> }> {

@@ -8,8 +8,8 @@ export const POST = apiRoute({
   method: 'POST',
   permission: 'revisions.write',
   body: GraphBodySchema,
-  handle: async ({ principal, body }) => {
+  handle: async ({ db, principal, body }) => {
     const caller = revisionCaller(principal, 'revisions.write');
-    return translateGraph(body.graph, caller.tenantSlug);
+    return translateGraph(db, caller, body.graph);
   },
 });

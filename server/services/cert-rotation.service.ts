@@ -1,0 +1,82 @@
+/**
+ * Starting certRotationWorkflow (issue 8): on demand, and through one Temporal Schedule per certificate whose
+ * interval is data (`every`: "720h" in production, seconds in tests). Both use the business-key ids of
+ * contracts/certificate.schema.ts, so starting twice returns the running rotation and a schedule is
+ * created once and updated afterwards.
+ */
+import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, WorkflowExecutionAlreadyStartedError, type ScheduleOptionsAction } from '@temporalio/client';
+import {
+  CERT_ROTATION_WORKFLOW,
+  CertRotationInputSchema,
+  certRotationScheduleId,
+  certRotationWorkflowId,
+  type CertRotationInput,
+} from '../../contracts/certificate.schema';
+import type { ProxyShardTemporal } from '../temporal/client';
+
+/** Starts a rotation now; when one is already running for the certificate, returns that one. */
+export async function startCertRotation(temporal: ProxyShardTemporal, request: CertRotationInput): Promise<{ workflowId: string; runId: string; alreadyRunning: boolean }> {
+  const input = CertRotationInputSchema.parse(request);
+  const workflowId = certRotationWorkflowId(input.tenantId, input.certificateName);
+  try {
+    const handle = await temporal.client.workflow.start(CERT_ROTATION_WORKFLOW, { workflowId, taskQueue: temporal.taskQueue, args: [input] });
+    return { workflowId, runId: handle.firstExecutionRunId, alreadyRunning: false };
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    const running = await temporal.client.workflow.getHandle(workflowId).describe();
+    return { workflowId, runId: running.runId, alreadyRunning: true };
+  }
+}
+
+export interface CertRotationScheduleInput {
+  tenantId: string;
+  certificateName: string;
+  actor: CertRotationInput['actor'];
+  /** Temporal interval ("30m", "720h", "15s"). */
+  every: string;
+  /** Workflow input beyond the certificate (grace period, attempts, backoff, ACK timeout). */
+  rotation?: Pick<CertRotationInput, 'graceSeconds' | 'maxAttempts' | 'retryBackoffSeconds' | 'ackTimeoutMs'>;
+  paused?: boolean;
+}
+
+/**
+ * Creates the certificate's rotation schedule, or updates its interval and input when it exists. A run
+ * still going when the next is due is not overlapped (SKIP): rotations of one certificate never race.
+ */
+export async function upsertCertRotationSchedule(temporal: ProxyShardTemporal, s: CertRotationScheduleInput): Promise<{ scheduleId: string }> {
+  const input = CertRotationInputSchema.parse({ tenantId: s.tenantId, certificateName: s.certificateName, actor: s.actor, ...s.rotation });
+  const scheduleId = certRotationScheduleId(s.tenantId, s.certificateName);
+  const action: ScheduleOptionsAction = {
+    type: 'startWorkflow',
+    workflowType: CERT_ROTATION_WORKFLOW,
+    workflowId: certRotationWorkflowId(s.tenantId, s.certificateName),
+    taskQueue: temporal.taskQueue,
+    args: [input],
+  };
+  const spec = { intervals: [{ every: s.every as `${number}s` }] };
+  try {
+    await temporal.client.schedule.create({
+      scheduleId,
+      spec,
+      action,
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
+      state: { paused: s.paused ?? false, note: `rotation of certificate ${s.certificateName}` },
+    });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    const handle = temporal.client.schedule.getHandle(scheduleId);
+    await handle.update((prev) => ({ ...prev, spec, action }));
+    if (s.paused === true) await handle.pause('paused through the API');
+    if (s.paused === false) await handle.unpause('resumed through the API');
+  }
+  return { scheduleId };
+}
+
+/** Removes the certificate's rotation schedule (no-op when there is none). */
+export async function deleteCertRotationSchedule(temporal: ProxyShardTemporal, tenantId: string, certificateName: string): Promise<void> {
+  try {
+    await temporal.client.schedule.getHandle(certRotationScheduleId(tenantId, certificateName)).delete();
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'ScheduleNotFoundError') throw err;
+  }
+}
