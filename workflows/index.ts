@@ -5,3 +5,4 @@
 export { publishRevisionWorkflow } from './publish-revision.workflow';
 export { canaryPromotionWorkflow } from './canary-promotion.workflow';
 export { pushXdpPolicyWorkflow } from './xdp-push.workflow';
+export { failoverPlaybookWorkflow, playbookTriggerWorkflow } from './failover-playbook.workflow';

@@ -15,4 +15,6 @@ export interface MetricsSource {
   readClusterStats(input: ReadClusterStatsInput): Promise<ClusterStatsSample>;
   /** What one proxy (admin base URL) serves for a route. */
   readRouteWeights(adminUrl: string, route: string): Promise<{ cluster: string; weight: number }[] | null>;
+  /** Endpoints each cluster's outlier detection ejects now, summed over the node groups' proxies (playbooks). */
+  readOutlierEjections?(input: ReadClusterStatsInput): Promise<Record<string, number>>;
 }

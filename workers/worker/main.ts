@@ -22,6 +22,7 @@ import { createEnvoyStatsAdapter } from '../envoy/envoy-stats.adapter';
 import { createRolloutActivities } from '../rollout.activities';
 import { createXdpActivities } from '../xdp.activities';
 import { createNotifyActivities } from '../notify.activities';
+import { createPlaybookActivities } from '../playbook.activities';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics';
 
 const CONNECT_RETRY_MS = 60_000;
@@ -132,16 +133,13 @@ async function main(): Promise<number> {
     const address = temporalAddress(env);
     connection = await connectWithRetry(address, log, () => stopping);
     if (!connection) return 0;
+    const envoyStats = createEnvoyStatsAdapter({ listAdmins: (tenantId, nodeGroups) => listProxyAdminUrls(db, tenantId, nodeGroups) });
     const activities = {
       ...createPublishActivities({ db, publishRevision, appendAudit }),
       ...createXdpActivities({ db }),
       ...createNotifyActivities({ db }),
-      ...createRolloutActivities({
-        db,
-        publishRevision,
-        appendAudit,
-        metrics: createEnvoyStatsAdapter({ listAdmins: (tenantId, nodeGroups) => listProxyAdminUrls(db, tenantId, nodeGroups) }),
-      }),
+      ...createRolloutActivities({ db, publishRevision, appendAudit, metrics: envoyStats }),
+      ...createPlaybookActivities({ db, publishRevision, appendAudit, metrics: envoyStats }),
       // compilePolicyVersion, evaluateRevisionAdmission (opa CLI + Wasm evaluator from server/opa).
       ...createPolicyActivities({ db, policy: createPolicyDeps(env) }),
     };
