@@ -22,6 +22,7 @@ import * as xdpPoliciesRoute from '../app/api/v1/xdp-policies/route';
 import { registerAgent } from '../server/db/agent.repo';
 import { createWebhookEndpoint } from '../server/db/notify.repo';
 import { makeXdpPolicy } from './support/api';
+import { ensurePlaybookRunRow, insertPlaybookTrigger, insertPlaybookVersion } from '../server/db/playbook.repo';
 
 let tdb: TestDatabase;
 let adminA: TestMember;
@@ -30,6 +31,8 @@ let tokenA: string;
 let viewerTokenA: string;
 /** Tenant B's XDP policy (group `edge`, desired) and agent; tenant A has the same group name. */
 const bXdp = { policyId: '', agentId: '' };
+/** Tenant B's playbook, one of its runs and a trigger. */
+const bPb = { playbookId: '', runId: '', triggerId: '' };
 const b: { policyId: string; tokenId: string; memberId: string; adminMemberId: string; revisionId: string; tenantId: string; rolloutId: string; webhookId: string } = {
   rolloutId: '',
   policyId: '',
@@ -67,6 +70,12 @@ before(async () => {
   bXdp.agentId = (await registerAgent(tdb.db, { ...hello, tenantId: tenantB.id, nodeName: 'b-secret-node', sessionId: 's-b' })).id;
   await registerAgent(tdb.db, { ...hello, tenantId: tenantA.id, nodeName: 'a-node', sessionId: 's-a' });
   b.policyId = (await makePolicy(tdb.db, tenantB, 'b-secret-policy', { live: true })).id;
+  bPb.playbookId = (await insertPlaybookVersion(tdb.db, { tenantId: tenantB.id, name: 'b-secret-playbook', spec: { steps: [{ kind: 'notify', subject: 'b' }] }, createdBy: 'b' })).id;
+  bPb.runId = '11111111-1111-4111-8111-111111111111';
+  await ensurePlaybookRunRow(tdb.db, { id: bPb.runId, tenantId: tenantB.id, playbookId: bPb.playbookId, workflowId: `playbook:${tenantB.id}:route:b`, target: 'route:b', params: {}, triggerType: 'manual', triggerId: null, startedById: 'user:b', startedByName: 'b' });
+  bPb.triggerId = (
+    await insertPlaybookTrigger(tdb.db, { id: '22222222-2222-4222-8222-222222222222', tenantId: tenantB.id, playbookId: bPb.playbookId, target: 'route:b', params: {}, condition: {}, intervalMs: 1000, cooldownMs: 1000, workflowId: 'playbook-trigger:b', createdById: 'user:b', createdByName: 'b' })
+  ).id;
   b.rolloutId = (
     await insertRollout(tdb.db, {
       tenantId: tenantB.id,
@@ -104,6 +113,13 @@ const BODIES: Record<string, unknown> = {
   'POST /api/v1/policies/[id]/evaluate': { input: {} },
   'POST /api/v1/revisions/[id]/apply': {},
   'POST /api/v1/revisions/[id]/revert': {},
+  'POST /api/v1/playbooks/[id]/runs': { target: 'route:a' },
+  'POST /api/v1/playbooks/[id]/dry-run': { target: 'route:a' },
+  'POST /api/v1/playbooks/[id]/triggers': { target: 'route:a', condition: { clusters: ['web'], successRate: { max: 0.5 } } },
+  'POST /api/v1/playbooks/runs/[id]/approve': {},
+  'POST /api/v1/playbooks/runs/[id]/reject': {},
+  'POST /api/v1/playbooks/runs/[id]/resume': {},
+  'POST /api/v1/playbooks/runs/[id]/abort': {},
 };
 
 /** For each object endpoint, which of tenant B's ids to aim at. A new [param] endpoint must be added here. */
@@ -133,6 +149,16 @@ const TARGETS: Record<string, () => Record<string, string>> = {
   '/api/v1/revisions/[id]/apply': () => ({ id: b.revisionId }),
   '/api/v1/revisions/[id]/revert': () => ({ id: b.revisionId }),
   '/api/v1/proxies/[id]/config-dump': () => ({ id: 'b-secret-proxy' }),
+  '/api/v1/playbooks/[id]': () => ({ id: bPb.playbookId }),
+  '/api/v1/playbooks/[id]/runs': () => ({ id: bPb.playbookId }),
+  '/api/v1/playbooks/[id]/dry-run': () => ({ id: bPb.playbookId }),
+  '/api/v1/playbooks/[id]/triggers': () => ({ id: bPb.playbookId }),
+  '/api/v1/playbooks/runs/[id]': () => ({ id: bPb.runId }),
+  '/api/v1/playbooks/runs/[id]/approve': () => ({ id: bPb.runId }),
+  '/api/v1/playbooks/runs/[id]/reject': () => ({ id: bPb.runId }),
+  '/api/v1/playbooks/runs/[id]/resume': () => ({ id: bPb.runId }),
+  '/api/v1/playbooks/runs/[id]/abort': () => ({ id: bPb.runId }),
+  '/api/v1/playbooks/triggers/[id]': () => ({ id: bPb.triggerId }),
 };
 
 test("every object endpoint answers 404 for tenant B's object, and B is untouched", async () => {
