@@ -30,6 +30,8 @@
  *   policies eval <id|name> --input input.json [--version N]   playground: the decision for a sample input
  *   policies decisions <id|name> [--allowed true|false] [--method M] [--route R] [--since ISO] [--limit N] [--before ID]
  *
+ *   playbooks list|show|create|dry-run|run|runs|status|approve|reject|resume|abort|trigger|triggers|untrigger
+ *                                                    failover playbooks (scripts/lib/cli-playbooks.ts)
  *   revisions create|validate|diff|plan|apply|revert, translate, proxy-status, config-dump, apply -f FILE
  *                                                    route-graph revisions and GitOps (scripts/lib/cli-revisions.ts)
  *
@@ -44,6 +46,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { getEnv } from '../server/env';
 import { CERTS_OPTIONS, CERTS_USAGE, runCertsCommand } from './lib/cli-certs';
+import { PLAYBOOKS_USAGE, runPlaybooksCommand } from './lib/cli-playbooks';
 import { REVISIONS_USAGE, runRevisionsCommand } from './lib/cli-revisions';
 
 export const USAGE = `usage: npm run cli -- <command> [--url URL] [--token TOKEN] [--json]
@@ -73,7 +76,8 @@ commands:
   policies eval <id|name> --input input.json [--version N]
   policies decisions <id|name> [--allowed true|false] [--method M] [--route R] [--since ISO-TIME] [--limit N] [--before ID]
 ${REVISIONS_USAGE}
-${CERTS_USAGE}`;
+${CERTS_USAGE}
+${PLAYBOOKS_USAGE}`;
 
 export function configPath(): string {
   return join(homedir(), '.config', 'proxyshard', 'cli.json');
@@ -380,6 +384,9 @@ export async function runCli(argv: string[], io: Io = { out: (l) => console.log(
         type: { type: 'string' },
         // certs, cas (scripts/lib/cli-certs.ts)
         ...CERTS_OPTIONS,
+        // playbooks (scripts/lib/cli-playbooks.ts)
+        target: { type: 'string' },
+        param: { type: 'string', multiple: true },
       },
     });
   } catch (err) {
@@ -532,6 +539,11 @@ export async function runCli(argv: string[], io: Io = { out: (l) => console.log(
         return await xdpCommand(need, sub, rest, o, print, intOption, io);
       case 'policies':
         return await policiesCommand(need, sub, rest, o, print, intOption, io);
+      case 'playbooks': {
+        const code = await runPlaybooksCommand({ sub, rest, o, print, api: (m, path, body) => call(need(), m, path, body), usage: (m) => new UsageError(m) });
+        if (code === undefined) throw new UsageError(`unknown command: ${command}`);
+        return code;
+      }
       case 'revisions':
       case 'translate':
       case 'proxy-status':

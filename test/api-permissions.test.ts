@@ -28,6 +28,7 @@ const VIEWER_MAY: Record<string, string> = {
   'POST /api/v1/policies/check': 'POST because it carries Rego source; runs `opa check` in a temp dir and stores nothing (policies.read)',
   'POST /api/v1/policies/format': 'POST because it carries Rego source; runs `opa fmt` and stores nothing (policies.read)',
   'POST /api/v1/policies/test': 'POST because it carries Rego source and data; runs `opa test` and stores nothing (policies.read)',
+  'POST /api/v1/playbooks/[id]/dry-run': 'POST because it carries the target and parameters; computes the changes a run would make and stores nothing (playbooks.read)',
   'POST /api/v1/policies/[id]/evaluate': 'playground: evaluates a stored version with a sample input and stores nothing; a viewer can read the policy anyway (policies.read)',
 };
 

@@ -26,6 +26,7 @@ import { getAppKeyBox } from '../server/pki/key-box';
 import { issueCertificate, SYSTEM_ACTOR } from '../server/services/certificate.service';
 import * as certificatesRoute from '../app/api/v1/certificates/route';
 import * as casRoute from '../app/api/v1/cas/route';
+import { ensurePlaybookRunRow, insertPlaybookTrigger, insertPlaybookVersion } from '../server/db/playbook.repo';
 
 let tdb: TestDatabase;
 let adminA: TestMember;
@@ -36,6 +37,8 @@ let viewerTokenA: string;
 const bXdp = { policyId: '', agentId: '' };
 /** Tenant B's certificate and its issuing CA (created on first issue). */
 const bPki = { certificateId: '', caId: '' };
+/** Tenant B's playbook, one of its runs and a trigger. */
+const bPb = { playbookId: '', runId: '', triggerId: '' };
 const b: { policyId: string; tokenId: string; memberId: string; adminMemberId: string; revisionId: string; tenantId: string; rolloutId: string; webhookId: string } = {
   rolloutId: '',
   policyId: '',
@@ -76,6 +79,12 @@ before(async () => {
   bXdp.agentId = (await registerAgent(tdb.db, { ...hello, tenantId: tenantB.id, nodeName: 'b-secret-node', sessionId: 's-b' })).id;
   await registerAgent(tdb.db, { ...hello, tenantId: tenantA.id, nodeName: 'a-node', sessionId: 's-a' });
   b.policyId = (await makePolicy(tdb.db, tenantB, 'b-secret-policy', { live: true })).id;
+  bPb.playbookId = (await insertPlaybookVersion(tdb.db, { tenantId: tenantB.id, name: 'b-secret-playbook', spec: { steps: [{ kind: 'notify', subject: 'b' }] }, createdBy: 'b' })).id;
+  bPb.runId = '11111111-1111-4111-8111-111111111111';
+  await ensurePlaybookRunRow(tdb.db, { id: bPb.runId, tenantId: tenantB.id, playbookId: bPb.playbookId, workflowId: `playbook:${tenantB.id}:route:b`, target: 'route:b', params: {}, triggerType: 'manual', triggerId: null, startedById: 'user:b', startedByName: 'b' });
+  bPb.triggerId = (
+    await insertPlaybookTrigger(tdb.db, { id: '22222222-2222-4222-8222-222222222222', tenantId: tenantB.id, playbookId: bPb.playbookId, target: 'route:b', params: {}, condition: {}, intervalMs: 1000, cooldownMs: 1000, workflowId: 'playbook-trigger:b', createdById: 'user:b', createdByName: 'b' })
+  ).id;
   b.rolloutId = (
     await insertRollout(tdb.db, {
       tenantId: tenantB.id,
@@ -117,6 +126,13 @@ const BODIES: Record<string, unknown> = {
   'POST /api/v1/certificates/[id]/rotate': {},
   'POST /api/v1/certificates/[id]/schedule': { every: '1h' },
   'POST /api/v1/cas/[id]/export-key': { remove: true },
+  'POST /api/v1/playbooks/[id]/runs': { target: 'route:a' },
+  'POST /api/v1/playbooks/[id]/dry-run': { target: 'route:a' },
+  'POST /api/v1/playbooks/[id]/triggers': { target: 'route:a', condition: { clusters: ['web'], successRate: { max: 0.5 } } },
+  'POST /api/v1/playbooks/runs/[id]/approve': {},
+  'POST /api/v1/playbooks/runs/[id]/reject': {},
+  'POST /api/v1/playbooks/runs/[id]/resume': {},
+  'POST /api/v1/playbooks/runs/[id]/abort': {},
 };
 
 /**
@@ -160,6 +176,16 @@ const TARGETS: Record<string, () => Record<string, string>> = {
   '/api/v1/cas/[id]/crl': () => ({ id: bPki.caId }),
   '/api/v1/cas/[id]/export-key': () => ({ id: bPki.caId }),
   '/api/v1/cas/[id]/retire': () => ({ id: bPki.caId }),
+  '/api/v1/playbooks/[id]': () => ({ id: bPb.playbookId }),
+  '/api/v1/playbooks/[id]/runs': () => ({ id: bPb.playbookId }),
+  '/api/v1/playbooks/[id]/dry-run': () => ({ id: bPb.playbookId }),
+  '/api/v1/playbooks/[id]/triggers': () => ({ id: bPb.playbookId }),
+  '/api/v1/playbooks/runs/[id]': () => ({ id: bPb.runId }),
+  '/api/v1/playbooks/runs/[id]/approve': () => ({ id: bPb.runId }),
+  '/api/v1/playbooks/runs/[id]/reject': () => ({ id: bPb.runId }),
+  '/api/v1/playbooks/runs/[id]/resume': () => ({ id: bPb.runId }),
+  '/api/v1/playbooks/runs/[id]/abort': () => ({ id: bPb.runId }),
+  '/api/v1/playbooks/triggers/[id]': () => ({ id: bPb.triggerId }),
 };
 
 test("every object endpoint answers 404 for tenant B's object, and B is untouched", async () => {

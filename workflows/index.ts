@@ -6,3 +6,4 @@ export { publishRevisionWorkflow } from './publish-revision.workflow';
 export { canaryPromotionWorkflow } from './canary-promotion.workflow';
 export { pushXdpPolicyWorkflow } from './xdp-push.workflow';
 export { certRotationWorkflow } from './cert-rotation.workflow';
+export { failoverPlaybookWorkflow, playbookTriggerWorkflow } from './failover-playbook.workflow';

@@ -16,6 +16,7 @@ export default async function ConsoleLayout({ children }: { children: ReactNode 
     { href: '/revisions', label: 'Revisions' },
     { href: '/policies', label: 'Policies' },
     { href: '/rollouts', label: 'Rollouts' },
+    { href: '/playbooks', label: 'Playbooks' },
     { href: '/approvals', label: 'Approvals' },
     { href: '/fleet', label: 'Fleet' },
     { href: '/audit', label: 'Audit' },

@@ -17,4 +17,6 @@ export interface MetricsSource {
   readRouteWeights(adminUrl: string, route: string): Promise<{ cluster: string; weight: number }[] | null>;
   /** What one proxy serves for every route it has, by route name (one read of its configuration). */
   readServedRoutes(adminUrl: string): Promise<Map<string, { cluster: string; weight: number }[]>>;
+  /** Endpoints each cluster's outlier detection ejects now, summed over the node groups' proxies (playbooks). */
+  readOutlierEjections?(input: ReadClusterStatsInput): Promise<Record<string, number>>;
 }

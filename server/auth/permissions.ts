@@ -17,6 +17,9 @@ export const PERMISSIONS = {
   'revisions.write': 'operator',
   'rollouts.read': 'viewer',
   'rollouts.write': 'operator',
+  /** Failover playbooks: read playbooks, runs, triggers and dry runs; write = create versions, start runs, triggers. */
+  'playbooks.read': 'viewer',
+  'playbooks.write': 'operator',
   'policies.read': 'viewer',
   'policies.write': 'operator',
   'fleet.read': 'viewer',

@@ -174,14 +174,16 @@ export async function createXdpPolicy(
   return toPolicyView(row, new Set());
 }
 
-/** createXdpPolicy without a Principal (seeds, tests, system actors). */
-export async function createXdpPolicyAs(
-  db: Db,
+/**
+ * Validates and compiles a spec for a node group the way a stored version is compiled (the group's agents'
+ * protected CIDRs included); what createXdpPolicyAs stores and what a playbook dry run shows.
+ */
+export async function compileXdpPolicyForGroup(
+  db: DbTx,
   tenantId: string,
-  actor: AuditActor,
   input: { nodeGroup: string; spec: XdpPolicySpecInput },
   programs: XdpProgramResolver,
-): Promise<XdpPolicyVersion> {
+): Promise<{ spec: XdpPolicySpec; bundle: XdpBundle }> {
   if (!nodeGroupPattern.test(input.nodeGroup)) {
     throw badRequest('invalid node group', [{ path: 'nodeGroup', message: 'lowercase letters, digits, ".", "_", "-"' }]);
   }
@@ -204,6 +206,19 @@ export async function createXdpPolicyAs(
       compiled.issues.map((i) => ({ path: i.path ? `spec.${i.path}` : 'spec', message: i.message })),
     );
   }
+  return { spec, bundle: compiled.bundle };
+}
+
+/** createXdpPolicy without a Principal (seeds, tests, system actors, playbook steps in their transaction). */
+export async function createXdpPolicyAs(
+  db: DbTx,
+  tenantId: string,
+  actor: AuditActor,
+  input: { nodeGroup: string; spec: XdpPolicySpecInput },
+  programs: XdpProgramResolver,
+): Promise<XdpPolicyVersion> {
+  const { spec, bundle } = await compileXdpPolicyForGroup(db, tenantId, input, programs);
+  const compiled = { bundle };
   return inTransaction(db, async (tx) => {
     const row = await insertXdpPolicyVersion(tx, {
       tenantId,
@@ -314,7 +329,7 @@ export async function startXdpPolicyPush(
  * version: publishing the desired version again changes nothing and writes no audit entry.
  */
 export async function publishXdpPolicy(
-  db: Db,
+  db: DbTx,
   input: { tenantId: string; nodeGroup: string; policyId: string; actor: AuditActor },
 ): Promise<{ version: string; changed: boolean; bundle: XdpBundle }> {
   if (!isUuid(input.policyId)) throw notFound('XDP policy');

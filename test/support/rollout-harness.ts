@@ -213,39 +213,7 @@ export async function startRolloutHarness(opts: { routes: number; canaryErrorRat
       }
       return null;
     },
-    spawnWorker: async () => {
-      const httpPort = await freePort();
-      const child = spawn(process.execPath, ['--import', 'tsx', 'workers/worker/main.ts'], {
-        cwd: repoRoot,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: {
-          ...process.env,
-          NODE_ENV: 'test',
-          LOG_LEVEL: 'warn',
-          DATABASE_URL: xds.tdb.url,
-          TEMPORAL_ADDRESS: temporal.address,
-          TEMPORAL_NAMESPACE: temporal.namespace,
-          TEMPORAL_TASK_QUEUE: taskQueue,
-          WORKER_HTTP_PORT: String(httpPort),
-          WORKER_TEMPORAL_METRICS_PORT: '0',
-        },
-      });
-      let output = '';
-      child.stdout?.on('data', (b: Buffer) => (output = (output + b.toString('utf8')).slice(-4000)));
-      child.stderr?.on('data', (b: Buffer) => (output = (output + b.toString('utf8')).slice(-4000)));
-      children.push(child);
-      await eventually(
-        'worker process /healthz 200',
-        async () => {
-          if (child.exitCode !== null) throw new Error(`worker exited ${child.exitCode}: ${output}`);
-          const r = await fetch(`http://127.0.0.1:${httpPort}/healthz`).catch(() => undefined);
-          return r?.status === 200 ? true : undefined;
-        },
-        120_000,
-        250,
-      );
-      return child;
-    },
+    spawnWorker: () => spawnWorkerProcess({ databaseUrl: xds.tdb.url, temporal, taskQueue, children }),
     stop: async () => {
       setRolloutTemporal(undefined);
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -261,6 +229,41 @@ export async function startRolloutHarness(opts: { routes: number; canaryErrorRat
       await temporal.stop();
     },
   };
+}
+
+/** Spawns workers/worker/main.ts (the real worker process) on `taskQueue`; resolves once its /healthz is 200. */
+export async function spawnWorkerProcess(opts: { databaseUrl: string; temporal: TestTemporal; taskQueue: string; children: ChildProcess[] }): Promise<ChildProcess> {
+  const httpPort = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/worker/main.ts'], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: opts.databaseUrl,
+      TEMPORAL_ADDRESS: opts.temporal.address,
+      TEMPORAL_NAMESPACE: opts.temporal.namespace,
+      TEMPORAL_TASK_QUEUE: opts.taskQueue,
+      WORKER_HTTP_PORT: String(httpPort),
+      WORKER_TEMPORAL_METRICS_PORT: '0',
+    },
+  });
+  let output = '';
+  child.stdout?.on('data', (b: Buffer) => (output = (output + b.toString('utf8')).slice(-4000)));
+  child.stderr?.on('data', (b: Buffer) => (output = (output + b.toString('utf8')).slice(-4000)));
+  opts.children.push(child);
+  await eventually(
+    'worker process /healthz 200',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`worker exited ${child.exitCode}: ${output}`);
+      const r = await fetch(`http://127.0.0.1:${httpPort}/healthz`).catch(() => undefined);
+      return r?.status === 200 ? true : undefined;
+    },
+    120_000,
+    250,
+  );
+  return child;
 }
 
 /** Runs `fn` over `items` with at most `limit` at a time; results in order. */

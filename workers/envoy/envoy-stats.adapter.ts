@@ -7,6 +7,7 @@
 import type { ClusterStatsSample, ReadClusterStatsInput } from '../../contracts/rollout.schema';
 import { addCounters, emptyCounters, parseEnvoyClusterStats } from '../../core/rollout/analysis';
 import type { MetricsSource } from '../../core/rollout/ports';
+import { parseEjectionsActive } from '../../core/playbook/health';
 
 export interface EnvoyStatsAdapterOptions {
   listAdmins(tenantId: string, nodeGroups: readonly string[]): Promise<{ nodeId: string; adminUrl: string | null }[]>;
@@ -59,6 +60,14 @@ export function createEnvoyStatsAdapter(opts: EnvoyStatsAdapterOptions): Metrics
     },
 
     readServedRoutes,
+    async readOutlierEjections(input: ReadClusterStatsInput): Promise<Record<string, number>> {
+      const admins = (await opts.listAdmins(input.tenantId, input.nodeGroups)).filter((a) => a.adminUrl !== null);
+      const filter = `^cluster\\.(${input.clusters.map(escapeRegex).join('|')})\\.outlier_detection\\.ejections_active$`;
+      const per = await Promise.all(admins.map(async (a) => parseEjectionsActive(await get(`${a.adminUrl}/stats?filter=${encodeURIComponent(filter)}`, timeoutMs), input.clusters)));
+      const out: Record<string, number> = {};
+      for (const c of input.clusters) out[c] = per.reduce((n, p) => n + (p[c] ?? 0), 0);
+      return out;
+    },
 
     async readRouteWeights(adminUrl: string, route: string) {
       return (await readServedRoutes(adminUrl)).get(route) ?? null;

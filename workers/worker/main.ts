@@ -23,6 +23,7 @@ import { createRolloutActivities } from '../rollout.activities';
 import { createXdpActivities } from '../xdp.activities';
 import { createNotifyActivities } from '../notify.activities';
 import { createCertificateActivities } from '../certificate.activities';
+import { createPlaybookActivities } from '../playbook.activities';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics';
 import { WORKER_DB_CONNECTIONS, WORKER_TUNING } from './tuning';
 
@@ -134,17 +135,13 @@ async function main(): Promise<number> {
     const address = temporalAddress(env);
     connection = await connectWithRetry(address, log, () => stopping);
     if (!connection) return 0;
+    const envoyStats = createEnvoyStatsAdapter({ listAdmins: (tenantId, nodeGroups) => listProxyAdminUrls(db, tenantId, nodeGroups) });
     const activities = {
       ...createPublishActivities({ db, publishRevision, appendAudit }),
       ...createXdpActivities({ db }),
       ...createNotifyActivities({ db }),
-      ...createRolloutActivities({
-        db,
-        publishRevision,
-        appendAudit,
-        appendAuditEntries,
-        metrics: createEnvoyStatsAdapter({ listAdmins: (tenantId, nodeGroups) => listProxyAdminUrls(db, tenantId, nodeGroups) }),
-      }),
+      ...createRolloutActivities({ db, publishRevision, appendAudit, appendAuditEntries, metrics: envoyStats }),
+      ...createPlaybookActivities({ db, publishRevision, appendAudit, metrics: envoyStats }),
       // compilePolicyVersion, evaluateRevisionAdmission (opa CLI + Wasm evaluator from server/opa).
       ...createPolicyActivities({ db, policy: createPolicyDeps(env) }),
       // certRotationWorkflow (issue 8): issue, publish over SDS, TLS handshake check, rollback, revoke.

@@ -1,0 +1,16 @@
+import type { Metadata } from 'next';
+import { requireConsolePrincipal } from '../../_lib/session';
+import { PlaybookRuns } from './playbook-runs';
+
+export const metadata: Metadata = { title: 'Playbooks' };
+
+export default async function PlaybooksPage() {
+  await requireConsolePrincipal();
+  return (
+    <>
+      <h1>Playbook runs</h1>
+      <p className="subtitle">Failover and traffic-steering playbooks: every change waits for the proxies&apos; and agents&apos; ACK. Updates every second.</p>
+      <PlaybookRuns />
+    </>
+  );
+}

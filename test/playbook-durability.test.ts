@@ -1,0 +1,93 @@
+/**
+ * Durability of failover playbooks: the real worker process (workers/worker/main.ts) is SIGKILLed in the
+ * middle of a playbook (while an increment bakes, and again at the next one); a new worker process takes
+ * over each time. The run completes and no step is applied twice: one revision, one publish and one change
+ * record per increment, every transition recorded once.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import * as playbooksRoute from '../app/api/v1/playbooks/route';
+import * as startRunRoute from '../app/api/v1/playbooks/[id]/runs/route';
+import { setAppDb } from '../server/app-db';
+import { call } from './support/api';
+import { maybeRecordHistory } from './support/histories';
+import { clientTraffic, startPlaybookHarness, successBetween, type PlaybookHarness } from './support/playbook-harness';
+import { eventually } from './support/xds-harness';
+
+let h: PlaybookHarness;
+
+before(async () => {
+  h = await startPlaybookHarness();
+  setAppDb(h.db);
+});
+
+after(async () => {
+  setAppDb(undefined);
+  await h?.stop();
+});
+
+function kill(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+test('SIGKILL of the worker mid-playbook: a new worker finishes the run with no step applied twice', { timeout: 600_000 }, async () => {
+  let worker = await h.spawnWorker();
+  const created = await call(playbooksRoute.POST, {
+    token: h.alice.token,
+    json: {
+      name: 'durable-failover',
+      spec: {
+        steps: [
+          { kind: 'shiftWeight', between: { level: 'clusters', route: 'api', from: 'api-a', to: 'api-b' }, increments: 4, bakeMs: 4000 },
+          { kind: 'verify', condition: { clusters: ['api-b'], successRate: { min: 0.99 }, windowMs: 1500, minRequests: 10 }, attempts: 3 },
+        ],
+        ackTimeoutMs: 30_000,
+      },
+    },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const traffic = clientTraffic(h.listenerPort, { parallel: 2, maxMs: 300_000 });
+  try {
+    const res = await call(startRunRoute.POST, { token: h.alice.token, params: { id: created.body.playbook.id }, json: { target: 'route:api', params: {} } });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const runId: string = res.body.run.id;
+    const acked = async (n: number) =>
+      eventually(`${n} increments ACKed`, async () => ((await h.db.playbookRunEvent.count({ where: { runId, action: 'playbook.change.acked' } })) >= n ? true : undefined), 120_000, 100);
+
+    await acked(1); // baking after the first increment
+    await kill(worker);
+    worker = await h.spawnWorker();
+    await acked(3);
+    await kill(worker);
+    worker = await h.spawnWorker();
+
+    const run = await eventually('run finished', async () => {
+      const r = await h.db.playbookRun.findUniqueOrThrow({ where: { id: runId } });
+      return ['Completed', 'Compensated', 'Failed'].includes(r.phase) ? r : undefined;
+    }, 240_000, 200);
+    assert.equal(run.phase, 'Completed', JSON.stringify(run.failure));
+
+    const events = await h.db.playbookRunEvent.findMany({ where: { runId }, orderBy: { seq: 'asc' } });
+    assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1), 'every transition recorded once, in order');
+    assert.deepEqual(
+      events.filter((e) => e.action === 'playbook.change.acked').map((e) => (e.detail as { key: string }).key),
+      ['s0.1', 's0.2', 's0.3', 's0.4'],
+    );
+    const revisions = await h.db.revision.findMany({ where: { createdById: `playbook:${runId}` }, orderBy: { number: 'asc' } });
+    assert.equal(revisions.length, 4, 'one revision per increment');
+    assert.equal(new Set(revisions.map((r) => r.graphHash)).size, 4);
+    assert.equal(await h.db.auditEntry.count({ where: { action: 'revision.publish', targetId: { in: revisions.map((r) => r.id) } } }), 4, 'each published once');
+    assert.equal(await h.db.playbookChange.count({ where: { runId } }), 4, 'one change record per increment');
+    assert.equal(await h.db.auditEntry.count({ where: { targetId: runId, action: 'playbook.step.started' } }), 2, 'each step started once');
+    assert.equal(await h.servedWeights(), 'api-b=100');
+    const last = successBetween(traffic, Date.now() - 2000, Date.now());
+    assert.ok(last.n > 20 && last.rate === 1, JSON.stringify(last));
+    await maybeRecordHistory(h.client.workflow.getHandle(run.workflowId), 'failover-playbook.worker-killed');
+  } finally {
+    await traffic.stop();
+  }
+});
