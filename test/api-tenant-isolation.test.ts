@@ -100,6 +100,7 @@ const BODIES: Record<string, unknown> = {
   'POST /api/v1/policies/[id]/activate': { version: 1 },
   'POST /api/v1/policies/[id]/evaluate': { input: {} },
   'POST /api/v1/revisions/[id]/apply': {},
+  'POST /api/v1/revisions/[id]/approve': {},
   'POST /api/v1/revisions/[id]/revert': {},
 };
 
@@ -127,6 +128,7 @@ const TARGETS: Record<string, () => Record<string, string>> = {
   '/api/v1/revisions/[id]/plan': () => ({ id: b.revisionId }),
   '/api/v1/revisions/[id]/translate': () => ({ id: b.revisionId }),
   '/api/v1/revisions/[id]/apply': () => ({ id: b.revisionId }),
+  '/api/v1/revisions/[id]/approve': () => ({ id: b.revisionId }),
   '/api/v1/revisions/[id]/revert': () => ({ id: b.revisionId }),
   '/api/v1/proxies/[id]/config-dump': () => ({ id: 'b-secret-proxy' }),
 };

@@ -48,6 +48,7 @@ import {
 } from '../server/db/rollout.repo';
 import { listLatestSnapshotVersions } from '../server/db/snapshot.repo';
 import { inTransaction, type DbTx } from '../server/db/tx';
+import { isAppError } from '../server/errors';
 import { isDomainError, type AuditEntryInput } from './publish.activities';
 
 /** server/audit/audit.service.ts appendAudit (in the caller's transaction). */
@@ -61,6 +62,12 @@ export interface RolloutActivityDeps {
   publishRevision: PublishInTxFn;
   appendAudit: AppendAuditInTxFn;
   metrics: MetricsSource;
+  /**
+   * The admission gate of the final promotion (server/services/revision-approval.service.ts
+   * admitRolloutPromotion): throws an AppError when the promoted revision may not go live. The worker
+   * passes it; without it promotions are not gated (workflow tests with fakes).
+   */
+  admitPromotion?: (db: DbTx, input: { tenantId: string; rolloutId: string; changeRevisionId: string; promotedRevisionId: string; actor: Actor }) => Promise<unknown>;
   /** How often awaitRolloutServing polls; default 100 ms. */
   pollIntervalMs?: number;
   now?: () => number;
@@ -133,6 +140,9 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
             createdById: `rollout:${input.rolloutId}`,
             message,
           });
+          if (input.change.kind === 'promote' && deps.admitPromotion) {
+            await deps.admitPromotion(tx, { tenantId: input.tenantId, rolloutId: input.rolloutId, changeRevisionId: input.revisionId, promotedRevisionId: revisionId, actor: input.actor });
+          }
           const published = await deps.publishRevision(tx, { tenantId: input.tenantId, revisionId, actor: input.actor });
           return {
             revisionId,
@@ -143,6 +153,16 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
         });
       } catch (err) {
         if (err instanceof ApplicationFailure) throw err;
+        if (input.change.kind === 'promote' && isAppError(err) && (err.code === 'forbidden' || err.code === 'conflict')) {
+          // The promotion's gate refused (its transaction, with the derived revision, rolled back): audited here.
+          await deps.appendAudit(deps.db, {
+            tenantId: input.tenantId,
+            actor: input.actor,
+            action: 'rollout.promote.refused',
+            target: { type: 'rollout', id: input.rolloutId },
+            details: { reason: err.message, revisionId: input.revisionId, ...(err.details ?? {}) },
+          });
+        }
         if (err instanceof TrafficError || isDomainError(err)) throw rejected(err instanceof Error ? err.message : String(err), err);
         throw err;
       }

@@ -14,6 +14,7 @@ import { appendAudit } from '../../server/audit/audit.service';
 import { createDb } from '../../server/db/client';
 import { getEnv, temporalAddress, type Env } from '../../server/env';
 import { publishRevision } from '../../server/services/publish.service';
+import { admitRolloutPromotion, publishAdmittedRevision } from '../../server/services/revision-approval.service';
 import { createPublishActivities } from '../publish.activities';
 import { createPolicyDeps } from '../../server/opa/policy-deps';
 import { createPolicyActivities } from '../policy.activities';
@@ -131,17 +132,20 @@ async function main(): Promise<number> {
     const address = temporalAddress(env);
     connection = await connectWithRetry(address, log, () => stopping);
     if (!connection) return 0;
+    const policyDeps = createPolicyDeps(env);
     const activities = {
-      ...createPublishActivities({ db, publishRevision, appendAudit }),
+      // Every publish of a revision passes admission (and its approvals) first: revision-approval.service.ts.
+      ...createPublishActivities({ db, publishRevision: (d, input) => publishAdmittedRevision(d, policyDeps, input), appendAudit }),
       ...createXdpActivities({ db }),
       ...createRolloutActivities({
         db,
         publishRevision,
+        admitPromotion: (tx, input) => admitRolloutPromotion(tx, policyDeps, input),
         appendAudit,
         metrics: createEnvoyStatsAdapter({ listAdmins: (tenantId, nodeGroups) => listProxyAdminUrls(db, tenantId, nodeGroups) }),
       }),
       // compilePolicyVersion, evaluateRevisionAdmission (opa CLI + Wasm evaluator from server/opa).
-      ...createPolicyActivities({ db, policy: createPolicyDeps(env) }),
+      ...createPolicyActivities({ db, policy: policyDeps }),
     };
     worker = await Worker.create({
       connection,
