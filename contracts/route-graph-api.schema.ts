@@ -26,3 +26,6 @@ export const ApplyRevisionBodySchema = z.strictObject({
 });
 
 export const RevertRevisionBodySchema = z.strictObject({ message: z.string().max(1000).optional() });
+
+/** POST /api/v1/revisions/[id]/approve: an approval of a revision the admission guardrails asked approval for. */
+export const ApproveRevisionBodySchema = z.strictObject({ comment: z.string().max(2000).optional() });

@@ -77,6 +77,7 @@ test('the endpoints that read a body', () => {
     'POST /api/v1/policies/test',
     'POST /api/v1/revisions',
     'POST /api/v1/revisions/[id]/apply',
+    'POST /api/v1/revisions/[id]/approve',
     'POST /api/v1/revisions/[id]/revert',
     'POST /api/v1/revisions/validate',
     'POST /api/v1/rollouts',

@@ -1,33 +1,21 @@
 /**
  * Admission in the apply path (server/services/revision.service.ts applyRevision), with real PostgreSQL and
  * the real opa CLI + opa-wasm: a guardrail's deny refuses the apply with 403 and the policy's reasons before
- * any workflow starts (nothing changes live); require_approval reasons come back with the started apply.
+ * any workflow starts (nothing changes live); require_approval without an approval refuses it with 409
+ * (test/revision-approval.test.ts covers approving and applying through the real workflow).
  * Temporal is a recording stand-in here: what matters is whether a publish was started at all.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { RouteGraph } from '../contracts/route-graph.schema';
 import { createPolicyDeps } from '../server/opa/policy-deps';
 import { AdmissionDeniedError } from '../server/services/admission.service';
 import { createPolicyVersion } from '../server/services/policy.service';
+import { ApprovalRequiredError } from '../server/services/revision-approval.service';
 import { applyRevision, createRevision, type RevisionCaller } from '../server/services/revision.service';
 import type { ProxyShardTemporal } from '../server/temporal/client';
-import { makeRevision, makeTenant, oneRouteGraph } from './support/api';
+import { GUARDRAIL, guardedGraph as graph } from './support/admission';
+import { makeRevision, makeTenant } from './support/api';
 import { createTestDatabase, type TestDatabase } from './support/db';
-
-const GUARDRAIL = `package proxyshard.admission
-
-deny contains msg if {
-	some l in input.revision.listeners
-	l.port < 1024
-	msg := sprintf("listener %s: port %d is privileged", [l.name, l.port])
-}
-
-require_approval contains msg if {
-	some name in input.diff.clusters.removed
-	msg := sprintf("removing cluster %s needs an approval", [name])
-}
-`;
 
 let tdb: TestDatabase;
 let caller: RevisionCaller;
@@ -45,12 +33,6 @@ const temporal = {
     },
   },
 } as unknown as ProxyShardTemporal;
-
-function graph(port: number, clusters: string[]): RouteGraph {
-  const g = oneRouteGraph('r', clusters.map((cluster) => ({ cluster, weight: 1 })));
-  g.listeners[0]!.port = port;
-  return g;
-}
 
 describe('admission when a revision is applied', () => {
   before(async () => {
@@ -83,18 +65,33 @@ describe('admission when a revision is applied', () => {
     assert.deepEqual(actions, ['revision.create', 'revision.admission'], 'the refusal is audited; there is no revision.apply');
   });
 
-  it('an allowed revision starts the publish and carries the approval reasons', async () => {
+  it('require_approval without an approval refuses the apply with 409 and the reasons; no workflow starts', async () => {
     const rev = await createRevision(tdb.db, caller, { graph: graph(10000, ['a']), message: 'drop cluster b' });
+    const err = await applyRevision(tdb.db, caller, rev.id, {}, { temporal, admission: deps }).then(
+      () => assert.fail('applied'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ApprovalRequiredError, String(err));
+    assert.equal(err.status, 409);
+    assert.deepEqual(err.issues, [{ path: 'policies.guard', message: 'removing cluster b needs an approval' }]);
+    assert.equal(starts.length, 0, 'no publish was started');
+    const audit = await tdb.db.auditEntry.findFirstOrThrow({ where: { tenantId: caller.tenantId, targetId: rev.id, action: 'revision.admission' } });
+    assert.equal((audit.details as { allowed: boolean; needsApproval: boolean }).allowed, true);
+    assert.equal((audit.details as { needsApproval: boolean }).needsApproval, true);
+    const actions = (await tdb.db.auditEntry.findMany({ where: { tenantId: caller.tenantId, targetId: rev.id }, orderBy: { seq: 'asc' } })).map((e) => e.action);
+    assert.deepEqual(actions, ['revision.create', 'revision.admission', 'revision.apply.refused']);
+  });
+
+  it('an allowed revision that needs no approval starts the publish', async () => {
+    const rev = await createRevision(tdb.db, caller, { graph: graph(10001, ['a', 'b']), message: 'move port' });
     const applied = await applyRevision(tdb.db, caller, rev.id, {}, { temporal, admission: deps });
     assert.equal(starts.length, 1);
     assert.equal(applied.workflowId, starts[0]!.workflowId);
     assert.deepEqual(applied.admission, {
-      needsApproval: true,
-      approvalReasons: [{ policy: 'guard', message: 'removing cluster b needs an approval' }],
+      needsApproval: false,
+      approvalReasons: [],
+      approvals: [],
       evaluated: [{ policy: 'guard', versionId: applied.admission.evaluated[0]!.versionId }],
     });
-    const audit = await tdb.db.auditEntry.findFirstOrThrow({ where: { tenantId: caller.tenantId, targetId: rev.id, action: 'revision.admission' } });
-    assert.equal((audit.details as { allowed: boolean; needsApproval: boolean }).allowed, true);
-    assert.equal((audit.details as { needsApproval: boolean }).needsApproval, true);
   });
 });

@@ -55,6 +55,7 @@ import {
 import { listLatestSnapshotVersions } from '../server/db/snapshot.repo';
 import type { XdsTypeUrl } from '../contracts/workflows.schema';
 import { inTransaction, type DbTx } from '../server/db/tx';
+import { isAppError } from '../server/errors';
 import { isDomainError, type AuditEntryInput } from './publish.activities';
 
 /** server/audit/audit.service.ts appendAudit (in the caller's transaction). */
@@ -75,6 +76,12 @@ export interface RolloutActivityDeps {
   /** Default: appendAudit once per entry. */
   appendAuditEntries?: AppendAuditEntriesInTxFn;
   metrics: MetricsSource;
+  /**
+   * The admission gate of the final promotion (server/services/revision-approval.service.ts
+   * admitRolloutPromotion): throws an AppError when the promoted revision may not go live. The worker
+   * passes it; without it promotions are not gated (workflow tests with fakes).
+   */
+  admitPromotion?: (db: DbTx, input: { tenantId: string; rolloutId: string; changeRevisionId: string; promotedRevisionId: string; actor: Actor }) => Promise<unknown>;
   /** How often awaitRolloutServing polls; default 100 ms. */
   pollIntervalMs?: number;
   now?: () => number;
@@ -192,6 +199,14 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
             : `${changes.length} rollout steps: ${changes.map((c) => c.summary).join('; ')}`
           ).slice(0, 1000),
         });
+        // A promotion goes live only through the admission gate (and its approvals); a refusal fails the batch,
+        // which is then published change by change, so only the refused promotion fails.
+        if (deps.admitPromotion) {
+          for (const c of changes) {
+            if (c.input.change.kind !== 'promote') continue;
+            await deps.admitPromotion(tx, { tenantId, rolloutId: c.input.rolloutId, changeRevisionId: c.input.revisionId, promotedRevisionId: revisionId, actor: c.input.actor });
+          }
+        }
         const published = await deps.publishRevision(tx, {
           tenantId,
           revisionId,
@@ -337,6 +352,16 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
       try {
         return await trafficCommit.submit(input.tenantId, input);
       } catch (err) {
+        if (input.change.kind === 'promote' && isAppError(err) && (err.code === 'forbidden' || err.code === 'conflict')) {
+          // The promotion's gate refused (its transaction, with the derived revision, rolled back): audited here.
+          await deps.appendAudit(deps.db, {
+            tenantId: input.tenantId,
+            actor: input.actor,
+            action: 'rollout.promote.refused',
+            target: { type: 'rollout', id: input.rolloutId },
+            details: { reason: err.message, revisionId: input.revisionId, ...(err.details ?? {}) },
+          });
+        }
         throw asActivityFailure(err);
       }
     },

@@ -76,7 +76,8 @@ export function buildRequestInput(req: CheckRequestLike): RequestInput {
   const path = http.path ?? '/';
   const { parsedPath, parsedQuery } = parsePathAndQuery(path);
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(http.headers ?? {})) headers[k.toLowerCase()] = v;
+  const raw = http.headers;
+  if (raw) for (const k in raw) headers[k.toLowerCase()] = raw[k]!;
   const input: RequestInput = {
     attributes: {
       source: peer(attrs.source),
@@ -118,6 +119,7 @@ export function buildRequestInput(req: CheckRequestLike): RequestInput {
 }
 
 function decode(s: string): string {
+  if (!s.includes('%')) return s;
   try {
     return decodeURIComponent(s);
   } catch {

@@ -9,6 +9,8 @@
  *   revisions plan <id> [--against ID]                        xDS resources added/removed/changed per node group
  *   revisions apply <id> [--no-wait] [--ack-timeout-ms N] [--node-group G]   publish + wait for ACKs
  *   revisions revert <id> [--message M]                       a new revision equal to <id>
+ *   revisions approve <id> [--comment C]                      approve a revision the admission guardrails
+ *                                                             asked an approval for (not its author)
  *   translate -f graph.yaml | translate <revision id>         xDS JSON per node group, nothing applied
  *   proxy-status                                              per proxy and type: SYNCED/STALE/NACKED/NOT SENT
  *   config-dump <proxy id|node id> [--type CDS|EDS|LDS|RDS]   what was sent to the proxy
@@ -24,6 +26,7 @@ export const REVISIONS_USAGE = `  revisions create -f GRAPH [--message M] [--dra
   revisions diff|plan <id> [--against ID]
   revisions apply <id> [--no-wait] [--ack-timeout-ms N] [--node-group G]
   revisions revert <id> [--message M]
+  revisions approve <id> [--comment C]
   translate -f GRAPH | translate <revision id>
   proxy-status
   config-dump <proxy id|node id> [--type CDS|EDS|LDS|RDS]
@@ -36,6 +39,7 @@ export interface RevisionsCliContext {
   o: {
     file?: string;
     message?: string;
+    comment?: string;
     against?: string;
     draft?: boolean;
     'no-wait'?: boolean;
@@ -202,6 +206,19 @@ export async function runRevisionsCommand(ctx: RevisionsCliContext): Promise<num
           const body = applyBody();
           const r = (await api('POST', `api/v1/revisions/${id}/apply`, body)) as { revision: RevisionRef; workflowId: string; result?: unknown };
           printApplied(r, body.wait);
+          return 0;
+        }
+        case 'approve': {
+          const id = needId('revisions approve', rest[0]);
+          const r = (await api('POST', `api/v1/revisions/${id}/approve`, o.comment ? { comment: o.comment } : {})) as {
+            approval: { approver: { name: string; role: string } };
+            created: boolean;
+            approvalReasons: { policy: string; message: string }[];
+          };
+          print(r, () => [
+            `revision ${id} ${r.created ? 'approved' : 'was already approved'} by ${r.approval.approver.name} (${r.approval.approver.role})`,
+            ...r.approvalReasons.map((x) => `  ${x.policy}: ${x.message}`),
+          ]);
           return 0;
         }
         case 'revert': {

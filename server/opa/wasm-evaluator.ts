@@ -45,6 +45,75 @@ export function sha256Hex(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/** The parts of opa-wasm 1.10's LoadedPolicy (src/opa.js) the fast path below uses. */
+interface LoadedPolicyInternals {
+  minorVersion: number;
+  mem: WebAssembly.Memory;
+  wasmInstance: WebAssembly.Instance;
+  dataAddr: number;
+  dataHeapPtr: number;
+  entrypoints: Record<string, number>;
+}
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+const WASM_PAGE = 64 * 1024;
+/** Result sets common enough to skip TextDecoder + JSON.parse (what opa_eval writes, byte for byte). */
+const COMMON_RESULT_SETS: { bytes: Uint8Array; value: () => unknown }[] = [
+  { bytes: utf8Encoder.encode('[{"result":true}]'), value: () => [{ result: true }] },
+  { bytes: utf8Encoder.encode('[{"result":false}]'), value: () => [{ result: false }] },
+  { bytes: utf8Encoder.encode('[]'), value: () => [] },
+];
+
+const views = new WeakMap<LoadedPolicy, { exports: Record<string, (...a: number[]) => number>; view: Uint8Array }>();
+
+/**
+ * LoadedPolicy.evaluate without its copies: opa-wasm stringifies the input, encodes it into a fresh
+ * Uint8Array, copies that into the module's memory and decodes + parses the result set every time. Here the
+ * JSON text is encoded straight into the module's memory (TextEncoder.encodeInto) at the same place
+ * (`dataHeapPtr`, ABI 1.2's opa_eval), and the few common result sets are recognised by their bytes. Same
+ * inputs, same calls into the module, same result set; modules older than ABI 1.2 take opa-wasm's own path.
+ * wasm-evaluator.test.ts and the differential test (test/policy-differential.test.ts) hold it to `opa eval`.
+ */
+function evaluateResultSet(policy: LoadedPolicy, entrypoint: string, input: unknown): unknown {
+  const p = policy as unknown as LoadedPolicyInternals;
+  if (!(p.minorVersion >= 2) || typeof p.dataHeapPtr !== 'number') return policy.evaluate(input, entrypoint);
+  if (!Object.prototype.hasOwnProperty.call(p.entrypoints, entrypoint)) throw new Error(`entrypoint ${entrypoint} is not valid in this instance`);
+  const id = p.entrypoints[entrypoint]!;
+  let state = views.get(policy);
+  if (state === undefined) {
+    state = { exports: p.wasmInstance.exports as Record<string, (...a: number[]) => number>, view: new Uint8Array(p.mem.buffer) };
+    views.set(policy, state);
+  }
+  const addr = p.dataHeapPtr;
+  let len = 0;
+  // As opa-wasm: a falsy input is no input.
+  if (input) {
+    const json = JSON.stringify(input);
+    // UTF-8 needs at most 3 bytes per UTF-16 code unit.
+    const missing = addr + json.length * 3 - p.mem.buffer.byteLength;
+    if (missing > 0) p.mem.grow(Math.ceil(missing / WASM_PAGE));
+    if (state.view.buffer !== p.mem.buffer) state.view = new Uint8Array(p.mem.buffer);
+    len = utf8Encoder.encodeInto(json, state.view.subarray(addr)).written;
+  }
+  const ret = state.exports.opa_eval!(0, id, p.dataAddr, len === 0 ? 0 : addr, len, addr + len, 0);
+  // opa_eval may have grown the memory.
+  if (state.view.buffer !== p.mem.buffer) state.view = new Uint8Array(p.mem.buffer);
+  const view = state.view;
+  let end = ret;
+  while (view[end] !== 0) end += 1;
+  for (const common of COMMON_RESULT_SETS) {
+    if (sameBytes(view, ret, end, common.bytes)) return common.value();
+  }
+  return JSON.parse(utf8Decoder.decode(view.subarray(ret, end)));
+}
+
+function sameBytes(view: Uint8Array, start: number, end: number, bytes: Uint8Array): boolean {
+  if (end - start !== bytes.length) return false;
+  for (let i = 0; i < bytes.length; i++) if (view[start + i] !== bytes[i]) return false;
+  return true;
+}
+
 export interface WasmEvaluatorOptions {
   /** Loaded policies kept; default 64. */
   maxPolicies?: number;
@@ -84,7 +153,7 @@ export function createWasmEvaluator(opts: WasmEvaluatorOptions = {}): WasmEvalua
   };
 
   const evaluateLoaded = (policy: LoadedPolicy, entrypoint: string, input: unknown): unknown => {
-    const rs = policy.evaluate(input, entrypoint) as { result?: unknown }[] | undefined;
+    const rs = evaluateResultSet(policy, entrypoint, input) as { result?: unknown }[] | undefined;
     // A result set: [] when the rule is undefined, [{ result }] otherwise.
     if (!Array.isArray(rs) || rs.length === 0) return undefined;
     return rs[0]?.result;

@@ -26,7 +26,8 @@ import { getAppTemporal } from '../temporal/app-temporal';
 import { startPublishRevision, type ProxyShardTemporal } from '../temporal/client';
 import type { PolicyReason } from '../../core/policy/admission';
 import { getPolicyDeps } from '../opa/policy-deps';
-import { requireAdmission, type AdmissionDeps } from './admission.service';
+import type { AdmissionDeps } from './admission.service';
+import { requireGoLive, type ApprovalView } from './revision-approval.service';
 import type { TlsInventory } from '../../core/xds/secrets';
 import { loadTlsInventory } from './tls-inventory.service';
 
@@ -250,9 +251,9 @@ export interface ApplyRevisionResult {
   result?: unknown;
   /**
    * The admission decision (issue 4): the revision was allowed; `approvalReasons` non-empty means the
-   * guardrails ask for an approval (rollouts turn that into an approval step).
+   * guardrails asked for an approval, and `approvals` are those (by non-authors) that let it go live.
    */
-  admission: { needsApproval: boolean; approvalReasons: PolicyReason[]; evaluated: { policy: string; versionId: string }[] };
+  admission: { needsApproval: boolean; approvalReasons: PolicyReason[]; approvals: ApprovalView[]; evaluated: { policy: string; versionId: string }[] };
 }
 
 /** Starts publishRevisionWorkflow for revision `id` (idempotent per revision), audited as revision.apply. */
@@ -268,9 +269,16 @@ export async function applyRevision(
   const graph = requireValid(r.graph, `revision ${r.number}`);
   compileChecked(graph, `revision ${r.number}`, await compileContext(db, caller, graph));
   // Admission: the tenant's live admission guardrails (Rego → Wasm) evaluate { revision, diff, actor, tenant };
-  // a deny is a 403 naming each policy and reason (AdmissionDeniedError) before any workflow starts, so
-  // nothing changes live. Audited as revision.admission either way.
-  const admission = await requireAdmission(db, deps.admission ?? getPolicyDeps(), { tenantId: caller.tenantId, revisionId: r.id, actor: caller.actor });
+  // a deny is a 403 naming each policy and reason (AdmissionDeniedError), and a require_approval without an
+  // approval by a non-author a 409 (ApprovalRequiredError, audited as revision.apply.refused), both before
+  // any workflow starts, so nothing changes live. The decision is audited as revision.admission either way;
+  // the publish activity passes the same gate again (revision-approval.service.ts).
+  const { decision: admission, approvals } = await requireGoLive(db, deps.admission ?? getPolicyDeps(), {
+    tenantId: caller.tenantId,
+    revisionId: r.id,
+    actor: caller.actor,
+    refusedAction: 'revision.apply.refused',
+  });
   const temporal = deps.temporal ?? (await getAppTemporal());
   const handle = await startPublishRevision(temporal, {
     tenantId: caller.tenantId,
@@ -291,7 +299,7 @@ export async function applyRevision(
     revision: refOf(r),
     workflowId: handle.workflowId,
     runId,
-    admission: { needsApproval: admission.approvalReasons.length > 0, approvalReasons: admission.approvalReasons, evaluated: admission.evaluated },
+    admission: { needsApproval: admission.approvalReasons.length > 0, approvalReasons: admission.approvalReasons, approvals, evaluated: admission.evaluated },
   };
   if (input.wait) out.result = await handle.result();
   return out;

@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { join, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { RouteGraphSchema, type RouteGraph } from '../../contracts/route-graph.schema';
+import { runCli } from '../../scripts/cli';
 import { XdpPolicySpecSchema } from '../../contracts/xdp.schema';
 import { compileXdpPolicy } from '../../core/xdp/compile';
 import { insertXdpPolicyVersion, setDesiredXdpPolicy } from '../../server/db/xdp-policy.repo';
@@ -264,4 +265,12 @@ export async function makeRevision(db: Db, tenant: Tenant, graph: RouteGraph, op
   });
   if (opts.live) await db.tenant.update({ where: { id: tenant.id }, data: { liveRevisionId: rev.id } });
   return rev.id;
+}
+
+/** Runs the CLI against `url` with `token`; its exit code and what it printed. */
+export async function runCliAgainst(url: string, token: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli([...args, '--url', url, '--token', token], { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
 }

@@ -4,9 +4,11 @@
  * workflow bundle, built once per test process.
  */
 import { fileURLToPath } from 'node:url';
-import { DefaultLogger, Runtime, bundleWorkflowCode, makeTelemetryFilterString, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, makeTelemetryFilterString, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { freePort } from '../../scripts/lib/ports';
 import { getEnv } from '../../server/env';
+import { setAppTemporal } from '../../server/temporal/app-temporal';
 import { startTemporalDevServer } from '../../server/temporal-dev';
 import { testInfra } from './env';
 
@@ -69,4 +71,29 @@ export function installQuietTemporalRuntime(): void {
   } catch {
     // already installed by another module of this process
   }
+}
+
+/**
+ * A Temporal worker running the real workflows with the publish activities, on a fresh task queue, and the
+ * web app's Temporal client pointed at it (setAppTemporal): what REST apply needs in a test.
+ */
+export async function startAppPublishWorker(opts: { name: string; activities: object }): Promise<{ stop(): Promise<void> }> {
+  installQuietTemporalRuntime();
+  const temporal = await getTestTemporal();
+  const native = await NativeConnection.connect({ address: temporal.address });
+  const connection = await Connection.connect({ address: temporal.address });
+  const taskQueue = uniqueTaskQueue(opts.name);
+  const worker = await Worker.create({ connection: native, namespace: temporal.namespace, taskQueue, workflowBundle: await workflowBundle(), activities: opts.activities });
+  const run = worker.run();
+  setAppTemporal({ client: new Client({ connection, namespace: temporal.namespace }), connection, taskQueue });
+  return {
+    stop: async () => {
+      setAppTemporal(undefined);
+      worker.shutdown();
+      await run;
+      await connection.close();
+      await native.close();
+      await temporal.stop();
+    },
+  };
 }

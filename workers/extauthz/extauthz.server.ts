@@ -17,7 +17,10 @@
  * DecisionLog (credentials redacted), written in batches off the request path.
  *
  * Served by a minimal unary gRPC server on node:http2 (grpc-unary.ts, TCP_NODELAY, no per-call framework
- * overhead); the messages are Envoy's own protos, decoded and encoded with proto-loader's serializers.
+ * overhead). The hot path per Check: decode only the CheckRequest fields the input uses (check-codec.ts),
+ * build the input, evaluate the Wasm (its JSON written straight into the module's memory, wasm-evaluator.ts),
+ * answer with CheckResponse bytes encoded once per distinct decision (Envoy's own protos, proto-loader's
+ * serializer); all synchronous, no promise or timer per request.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -33,6 +36,7 @@ import type { Db } from '../../server/db/client';
 import { insertDecisionLogs, type DecisionLogInput } from '../../server/db/policy-decision-log.repo';
 import { findLivePolicy, listAllLiveRequestPolicies, POLICY_NOTIFY_CHANNEL, type LivePolicy, type PolicyNotification } from '../../server/db/policy.repo';
 import { createWasmEvaluator, type WasmEvaluator } from '../../server/opa/wasm-evaluator';
+import { createCheckResponseEncoder, decodeCheckRequest } from './check-codec';
 import { GrpcStatus, GrpcStatusError, startUnaryGrpcServer } from './grpc-unary';
 
 export const EXTAUTHZ_CLUSTER = 'proxyshard-extauthz';
@@ -193,13 +197,17 @@ export async function startExtAuthzServer(opts: ExtAuthzServerOptions): Promise<
     return candidates.length === 0 ? `policy ${name} has no live version` : `policy ${name} is ambiguous without a tenant`;
   };
 
+  const Check = authorizationService().Check!;
+  const encodeResponse = createCheckResponseEncoder((d) => Check.responseSerialize(checkResponseOf(d)));
+
   /** Synchronous: the response (or an INTERNAL status, so Envoy applies the filter's failure mode). */
-  const check = (req: CheckRequestLike): Record<string, unknown> | GrpcStatusError => {
-    const t0 = sampleRate > 0 ? process.hrtime.bigint() : 0n;
+  const check = (req: CheckRequestLike): Buffer | GrpcStatusError => {
+    // Sampled for the decision log? Decided first, so unsampled requests pay for nothing else.
+    const t0 = sampleRate > 0 && (sampleRate >= 1 || Math.random() < sampleRate) ? process.hrtime.bigint() : -1n;
     const ctx = req.attributes?.context_extensions ?? {};
     const target = resolve(ctx);
     if (typeof target === 'string') {
-      return checkResponseOf({ allowed: false, headers: {}, responseHeadersToAdd: {}, requestHeadersToRemove: [], httpStatus: 403, body: `${target}\n` });
+      return encodeResponse({ allowed: false, headers: {}, responseHeadersToAdd: {}, requestHeadersToRemove: [], httpStatus: 403, body: `${target}\n` });
     }
     const input = buildRequestInput(req);
     let result: unknown;
@@ -213,11 +221,11 @@ export async function startExtAuthzServer(opts: ExtAuthzServerOptions): Promise<
     }
     const decision = interpretRequestResult(result);
     record(target, input, result, decision.allowed, decision.allowed ? 200 : decision.httpStatus, t0);
-    return checkResponseOf(decision);
+    return encodeResponse(decision);
   };
 
   const record = (target: Loaded, input: ReturnType<typeof buildRequestInput>, result: unknown, allowed: boolean, httpStatus: number, t0: bigint, error?: string) => {
-    if (sampleRate <= 0 || (sampleRate < 1 && Math.random() >= sampleRate)) return;
+    if (t0 < 0n) return;
     if (buffer.length >= 10_000) return;
     buffer.push({
       tenantId: target.live.tenantId,
@@ -277,14 +285,13 @@ export async function startExtAuthzServer(opts: ExtAuthzServerOptions): Promise<
   await listen();
   await reload();
 
-  const Check = authorizationService().Check!;
   const server = await startUnaryGrpcServer({
     host: opts.host ?? '127.0.0.1',
     port: opts.port,
     methods: {
       [CHECK_PATH]: {
-        deserialize: (bytes: Buffer) => Check.requestDeserialize(bytes) as CheckRequestLike,
-        serialize: (response: Record<string, unknown>) => Check.responseSerialize(response),
+        deserialize: decodeCheckRequest,
+        serialize: (response: Buffer) => response,
         handle: check,
       },
     },

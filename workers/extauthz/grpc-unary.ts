@@ -89,12 +89,24 @@ function endWithStatus(stream: http2.ServerHttp2Stream, code: number, details: s
   stream.respond({ ...RESPONSE_HEADERS, 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(details) }, { endStream: true });
 }
 
+/** Length-prefixed frames of messages a handler returns again and again (cached responses), by identity. */
+const frames = new WeakMap<Buffer, Buffer>();
+
+function frameOf(message: Buffer): Buffer {
+  let frame = frames.get(message);
+  if (frame === undefined) {
+    frame = Buffer.allocUnsafeSlow(5 + message.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(message.length, 1);
+    message.copy(frame, 5);
+    frames.set(message, frame);
+  }
+  return frame;
+}
+
 function sendMessage(stream: http2.ServerHttp2Stream, message: Buffer): void {
   if (stream.destroyed || stream.closed) return;
-  const frame = Buffer.allocUnsafe(5 + message.length);
-  frame[0] = 0;
-  frame.writeUInt32BE(message.length, 1);
-  message.copy(frame, 5);
+  const frame = frameOf(message);
   stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
   stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
   stream.end(frame);

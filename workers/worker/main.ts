@@ -14,6 +14,7 @@ import { appendAudit, appendAuditEntries } from '../../server/audit/audit.servic
 import { createDb } from '../../server/db/client';
 import { getEnv, temporalAddress, type Env } from '../../server/env';
 import { publishRevision } from '../../server/services/publish.service';
+import { admitRolloutPromotion, publishAdmittedRevision } from '../../server/services/revision-approval.service';
 import { createPublishActivities } from '../publish.activities';
 import { createPolicyDeps } from '../../server/opa/policy-deps';
 import { createPolicyActivities } from '../policy.activities';
@@ -136,14 +137,23 @@ async function main(): Promise<number> {
     connection = await connectWithRetry(address, log, () => stopping);
     if (!connection) return 0;
     const envoyStats = createEnvoyStatsAdapter({ listAdmins: (tenantId, nodeGroups) => listProxyAdminUrls(db, tenantId, nodeGroups) });
+    const policyDeps = createPolicyDeps(env);
     const activities = {
-      ...createPublishActivities({ db, publishRevision, appendAudit }),
+      // Every publish of a revision passes admission (and its approvals) first: revision-approval.service.ts.
+      ...createPublishActivities({ db, publishRevision: (d, input) => publishAdmittedRevision(d, policyDeps, input), appendAudit }),
       ...createXdpActivities({ db }),
       ...createNotifyActivities({ db }),
-      ...createRolloutActivities({ db, publishRevision, appendAudit, appendAuditEntries, metrics: envoyStats }),
+      ...createRolloutActivities({
+        db,
+        publishRevision,
+        admitPromotion: (tx, input) => admitRolloutPromotion(tx, policyDeps, input),
+        appendAudit,
+        appendAuditEntries,
+        metrics: envoyStats,
+      }),
       ...createPlaybookActivities({ db, publishRevision, appendAudit, metrics: envoyStats }),
       // compilePolicyVersion, evaluateRevisionAdmission (opa CLI + Wasm evaluator from server/opa).
-      ...createPolicyActivities({ db, policy: createPolicyDeps(env) }),
+      ...createPolicyActivities({ db, policy: policyDeps }),
       // certRotationWorkflow (issue 8): issue, publish over SDS, TLS handshake check, rollback, revoke.
       ...createCertificateActivities({ db }),
     };
