@@ -3,8 +3,13 @@
  *   ui_graph_1000_first_render_ms — graph editor: from "Load JSON" of a 1,000-node / 2,000-edge graph to the
  *                                   first painted frame showing its nodes (median of 3 page loads);
  *   ui_graph_1000_p95_frame_ms    — p95 of requestAnimationFrame intervals while panning the canvas and
- *                                   dragging a node, zoomed to fit (all 1,000 nodes and 2,000 edges visible:
- *                                   the worst case for onlyRenderVisibleElements);
+ *                                   dragging a node, after "fit view" at the minimum zoom (the tall column
+ *                                   layout: ~390 nodes and all their connections on screen, the editor's
+ *                                   overview level of detail);
+ *   detail: DOM elements on screen, and from a Chrome trace of the same interaction the renderer main
+ *   thread's tasks (count, total, p95, over 16.7/50 ms) and self time by kind — CPU-side evidence that other
+ *   load on the machine distorts less than frame intervals. `--trace-names` also prints the top trace events
+ *   and a CPU profile's top functions; `--runs N` sets the first-render page loads (default 3).
  *   ui_editor_initial_js_gzip_kb  — the Rego editor page (/policies): the <script> chunks its HTML references,
  *                                   gzipped (Monaco is a lazy chunk, not among them);
  *   ui_graph_editor_initial_js_gzip_kb — the same for the graph editor page (/graph).
@@ -14,13 +19,14 @@
  *   npx tsx bench/ui-graph.ts
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus, totalmem, tmpdir, release } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { repoRoot } from '../server/env';
 import { ensureDemoTenantAndAdmin } from '../server/services/seed.service';
+import type { CDPSession } from 'playwright-core';
 import { freePort, waitForPort } from '../scripts/lib/ports';
 import { createTestDatabase } from '../test/support/db';
 import { openBrowser, signInThroughForm } from '../test/e2e/browser';
@@ -32,6 +38,121 @@ const percentile = (xs: number[], p: number) => {
 };
 const median = (xs: number[]) => percentile(xs, 50);
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+/** `--trace-names`: also print the main thread's 25 biggest event names by self time (for profiling). */
+const TRACE_NAMES = process.argv.includes('--trace-names');
+/** `--runs N`: page loads for the first-render median (default 3; 1 while developing). */
+const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 3;
+
+interface TraceEvent {
+  name: string;
+  ph: string;
+  ts: number;
+  dur?: number;
+  pid: number;
+  tid: number;
+  args?: { name?: string };
+}
+
+/** Starts a Chrome trace (timeline categories) on the page; the returned function stops it and returns the events. */
+async function startTrace(cdp: CDPSession): Promise<() => Promise<TraceEvent[]>> {
+  const events: TraceEvent[] = [];
+  cdp.on('Tracing.dataCollected', (e) => {
+    for (const ev of e.value as unknown as TraceEvent[]) events.push(ev);
+  });
+  await cdp.send('Tracing.start', { categories: 'devtools.timeline,disabled-by-default-devtools.timeline,v8,blink,cc', transferMode: 'ReportEvents' });
+  return async () => {
+    const done = new Promise<void>((resolve) => cdp.once('Tracing.tracingComplete', () => resolve()));
+    await cdp.send('Tracing.end');
+    await done;
+    return events;
+  };
+}
+
+const SCRIPT = /^(FunctionCall|EvaluateScript|EventDispatch|TimerFire|FireAnimationFrame|RunMicrotasks|v8\.|V8\.|MinorGC|MajorGC|GCEvent|BlinkGC|FireIdleCallback|XHRReadyStateChange)/;
+const STYLE = /^(UpdateLayoutTree|RecalculateStyles|ParseAuthorStyleSheet|ScheduleStyleRecalculation)/;
+const LAYOUT = /^(Layout|UpdateLayout|LocalFrameView::layout|LayoutShift|IntersectionObserverController)/;
+const PAINT = /^(Paint|PrePaint|Layerize|Commit|UpdateLayer|CompositeLayers|PaintImage|LocalFrameView::RunPaintLifecyclePhase|LocalFrameView::RunPrePaintLifecyclePhase)/;
+
+/**
+ * CPU-side evidence from a trace, less sensitive to other load on the machine than frame intervals: the
+ * renderer main thread's tasks (count, total, p95, longest, over 16.7 ms / 50 ms) and their self time split
+ * into scripting, style, layout, paint and other; raster time on the raster worker threads.
+ */
+function summariseTrace(events: TraceEvent[]): Record<string, number> {
+  const threadNames = new Map<string, string>();
+  for (const e of events) if (e.ph === 'M' && e.name === 'thread_name' && e.args?.name) threadNames.set(`${e.pid}:${e.tid}`, e.args.name);
+  const complete = events.filter((e) => e.ph === 'X' && typeof e.dur === 'number');
+  // The page's main thread: the CrRendererMain with the most task time.
+  const busy = new Map<string, number>();
+  for (const e of complete) {
+    const key = `${e.pid}:${e.tid}`;
+    if (e.name === 'RunTask' && threadNames.get(key) === 'CrRendererMain') busy.set(key, (busy.get(key) ?? 0) + e.dur!);
+  }
+  const main = [...busy.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+  const mainEvents = complete.filter((e) => `${e.pid}:${e.tid}` === main).sort((a, b) => a.ts - b.ts || b.dur! - a.dur!);
+  // Top-level tasks, and self time per event (its duration minus its direct children's).
+  const tasks: number[] = [];
+  const self = { scripting: 0, style: 0, layout: 0, paint: 0, other: 0 };
+  const byName = new Map<string, number>();
+  const stack: { end: number; name: string; childUs: number; dur: number }[] = [];
+  const close = (until: number) => {
+    while (stack.length && stack[stack.length - 1]!.end <= until) {
+      const top = stack.pop()!;
+      const s = Math.max(0, top.dur - top.childUs) / 1000;
+      const bucket = SCRIPT.test(top.name) ? 'scripting' : STYLE.test(top.name) ? 'style' : LAYOUT.test(top.name) ? 'layout' : PAINT.test(top.name) ? 'paint' : 'other';
+      self[bucket] += s;
+      byName.set(top.name, (byName.get(top.name) ?? 0) + s);
+    }
+  };
+  for (const e of mainEvents) {
+    close(e.ts);
+    const parent = stack[stack.length - 1];
+    if (parent) parent.childUs += e.dur!;
+    else if (e.name === 'RunTask') tasks.push(e.dur! / 1000);
+    stack.push({ end: e.ts + e.dur!, name: e.name, childUs: 0, dur: e.dur! });
+  }
+  close(Infinity);
+  if (TRACE_NAMES) writeFileSync(join(tmpdir(), `ui-graph-trace-${events.length}.json`), JSON.stringify(events));
+  if (TRACE_NAMES) console.log([...byName].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([n, ms]) => `${n}: ${round(ms)}`).join('\n'));
+  let rasterMs = 0;
+  for (const e of complete) {
+    const t = threadNames.get(`${e.pid}:${e.tid}`) ?? '';
+    if (/CompositorTileWorker|RasterWorker/.test(t) && e.name === 'RasterTask') rasterMs += e.dur! / 1000;
+  }
+  const total = tasks.reduce((a, b) => a + b, 0);
+  return {
+    tasks: tasks.length,
+    taskTotalMs: round(total),
+    taskP95Ms: round(percentile(tasks, 95), 2),
+    taskMaxMs: round(Math.max(0, ...tasks), 2),
+    tasksOver16_7ms: tasks.filter((t) => t > 16.7).length,
+    tasksOver50ms: tasks.filter((t) => t > 50).length,
+    scriptingMs: round(self.scripting),
+    styleMs: round(self.style),
+    layoutMs: round(self.layout),
+    paintMs: round(self.paint),
+    otherMs: round(self.other),
+    rasterMs: round(rasterMs),
+  };
+}
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number }; hitCount?: number }[];
+  samples?: number[];
+  timeDeltas?: number[];
+}
+
+/** `--trace-names`: the 25 functions with the most self time in a CPU profile of the page. */
+function printProfile(profile: CpuProfile): void {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  (profile.samples ?? []).forEach((id, i) => {
+    const f = byId.get(id)!.callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber + 1}:${f.columnNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas?.[i] ?? 0) / 1000);
+  });
+  console.log([...self].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([n, ms]) => `  ${round(ms)} ms ${n}`).join('\n'));
+}
 
 async function initialJsGzipKb(web: string, path: string, cookie: string): Promise<{ kb: number; scripts: number }> {
   const html = await (await fetch(`${web}${path}`, { headers: { cookie } })).text();
@@ -69,10 +190,17 @@ async function main(): Promise<void> {
 
     // ---- time to first render (3 runs)
     const firstRender: number[] = [];
-    for (let run = 0; run < 3; run++) {
+    let firstRenderTrace: Record<string, number> = {};
+    for (let run = 0; run < RUNS; run++) {
       await page.goto(`${web}/graph`);
       await page.getByText('Import / export JSON').click();
       await page.getByLabel('Route graph JSON').fill(json);
+      const traceCdp = run === RUNS - 1 ? await session.context.newCDPSession(page) : null;
+      const stop = traceCdp ? await startTrace(traceCdp) : null;
+      if (traceCdp && TRACE_NAMES) {
+        await traceCdp.send('Profiler.enable');
+        await traceCdp.send('Profiler.start');
+      }
       // In-page code as a string: tsx would wrap named functions in a `__name` helper the page lacks.
       const ms = await page.evaluate<number>(`(async () => {
         const button = [...document.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Load JSON');
@@ -87,6 +215,9 @@ async function main(): Promise<void> {
         return performance.now() - t0;
       })()`);
       firstRender.push(ms);
+      if (traceCdp && TRACE_NAMES) printProfile(((await traceCdp.send('Profiler.stop')) as { profile: CpuProfile }).profile);
+      if (stop) firstRenderTrace = summariseTrace(await stop());
+      await traceCdp?.detach();
     }
 
     // ---- frame times while panning and dragging (zoomed to fit: everything visible)
@@ -94,6 +225,13 @@ async function main(): Promise<void> {
     await page.waitForTimeout(500);
     const visible = await page.locator('.react-flow__node').count();
     const visibleEdges = await page.locator('.react-flow__edge').count();
+    const domElementsAtFit = await page.evaluate<number>(`document.getElementsByTagName('*').length`);
+    const cdp = await session.context.newCDPSession(page);
+    const stopTrace = await startTrace(cdp);
+    if (TRACE_NAMES) {
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.start');
+    }
     await page.evaluate(`(() => {
       window.__frames = [];
       window.__stop = false;
@@ -119,6 +257,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < 90; i++) await page.mouse.move(sx - (dir === 1 ? i * 3 : 270 - i * 3), sy - (dir === 1 ? i * 4 : 360 - i * 4));
       await page.mouse.up();
     }
+    const panFrames = await page.evaluate<number>('window.__frames.length');
     // drag a node
     const nowVisible = await page.locator('.react-flow__node').count();
     const n = page.locator('.react-flow__node').nth(Math.floor(nowVisible / 2));
@@ -133,6 +272,9 @@ async function main(): Promise<void> {
       window.__stop = true;
       return window.__frames;
     })()`);
+    if (TRACE_NAMES) printProfile(((await cdp.send('Profiler.stop')) as { profile: CpuProfile }).profile);
+    const interaction = summariseTrace(await stopTrace());
+    const domElementsAfter = await page.evaluate<number>(`document.getElementsByTagName('*').length`);
 
     const graphJs = await initialJsGzipKb(web, '/graph', cookie);
     const editorJs = await initialJsGzipKb(web, '/policies', cookie);
@@ -155,8 +297,15 @@ async function main(): Promise<void> {
         frames: frames.length,
         frameMedianMs: round(median(frames)),
         frameMaxMs: round(Math.max(...frames)),
+        panP95FrameMs: round(percentile(frames.slice(0, panFrames), 95)),
+        dragP95FrameMs: round(percentile(frames.slice(panFrames), 95)),
         renderedNodesAtFit: visible,
         renderedEdgesAtFit: visibleEdges,
+        domElementsAtFit,
+        domElementsAfterInteraction: domElementsAfter,
+        /** Renderer main thread during the pan + drag (per frame: taskTotalMs / frames). */
+        interactionTrace: { ...interaction, mainThreadMsPerFrame: round(interaction.taskTotalMs! / Math.max(1, frames.length), 2) },
+        firstRenderTrace,
         editorPageScripts: editorJs.scripts,
         graphPageScripts: graphJs.scripts,
       },

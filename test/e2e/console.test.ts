@@ -9,6 +9,9 @@
  *     visual diff, apply, traffic moves;
  *   - Rego: a syntax error puts a marker on the right line, fixing it clears it, the tests pass, the policy is
  *     created; binding it (a new revision) makes a request through Envoy denied;
+ *   - a rollout with an approval step: the admin adds an approver on the Members page, changes the route,
+ *     starts a canary rollout from the diff page (traffic splits), signs out; the approver approves it from
+ *     the approvals inbox; it is promoted and all traffic reaches the canary;
  *   - every main screen is screenshotted under test-results/e2e/; every request the browser makes is
  *     recorded and the run fails if any goes to a host other than the local ones.
  */
@@ -19,7 +22,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Page } from 'playwright-core';
+import type { Dialog, Page } from 'playwright-core';
 import { repoRoot } from '../../server/env';
 import { freePort } from '../../scripts/lib/ports';
 import { openBrowser, signInThroughForm, type BrowserSession } from './browser';
@@ -31,6 +34,8 @@ let env: Record<string, string> = {};
 let web = '';
 let envoy = '';
 let password = '';
+/** The app route's listener (built in the graph editor test, shifted by the rollout test). */
+let appPort = '';
 let session: BrowserSession;
 
 async function freePorts(): Promise<Record<string, string>> {
@@ -132,6 +137,17 @@ async function setField(page: Page, label: string | RegExp, value: string): Prom
   await input.press('Enter');
 }
 
+/** In the graph editor: the app route's two weights, saved as a revision, then its diff page. */
+async function setWeightsAndReviewDiff(page: Page, first: string, second: string, message: string): Promise<void> {
+  await node(page, 'r:route').click();
+  await page.locator('.inspector').getByLabel('Weight of cluster', { exact: true }).fill(first);
+  await page.locator('.inspector').getByLabel('Weight of cluster-2', { exact: true }).fill(second);
+  await page.getByLabel('Message', { exact: true }).fill(message);
+  await page.getByRole('button', { name: 'Save as revision' }).click();
+  await page.getByText(/Saved as revision #/).waitFor();
+  await page.getByRole('link', { name: 'Review diff' }).click();
+}
+
 test('sign in and see every main screen', { timeout: 900_000 }, async () => {
   const { page } = session;
   await page.goto(`${web}/sign-in`);
@@ -189,6 +205,7 @@ test('graph editor: build a route by clicking, validate, save, apply, move traff
 
   // Listener on a free port; virtual host for its own domain; route under /app.
   const listenerPort = String(await freePort());
+  appPort = listenerPort;
   await node(page, 'l:listener').click();
   await page.locator('.inspector').getByLabel('Port', { exact: true }).fill(listenerPort);
   await node(page, 'vh:vhost').click();
@@ -232,13 +249,7 @@ test('graph editor: build a route by clicking, validate, save, apply, move traff
   assert.match(hits, /hello from demo upstream/);
 
   // 0/100: everything to the second cluster.
-  await node(page, 'r:route').click();
-  await page.locator('.inspector').getByLabel('Weight of cluster', { exact: true }).fill('0');
-  await page.locator('.inspector').getByLabel('Weight of cluster-2', { exact: true }).fill('100');
-  await page.getByLabel('Message', { exact: true }).fill('e2e: all traffic to cluster-2');
-  await page.getByRole('button', { name: 'Save as revision' }).click();
-  await page.getByText(/Saved as revision #/).waitFor();
-  await page.getByRole('link', { name: 'Review diff' }).click();
+  await setWeightsAndReviewDiff(page, '0', '100', 'e2e: all traffic to cluster-2');
   await page.getByText(/weight 50 → 0/).first().waitFor();
   await page.getByText(/weight 50 → 100/).first().waitFor();
   await session.screenshot('11-revision-diff');
@@ -354,6 +365,96 @@ test('graph editor copes with 1,000 nodes and keeps shortcuts', { timeout: 300_0
   await page.keyboard.press('Control+z');
   await node(page, 'r:route-0000-copy').waitFor({ state: 'attached' });
   await session.screenshot('16-graph-1000');
+});
+
+test('rollout with an approval step: an operator starts it, a different user approves it, it completes', { timeout: 900_000 }, async () => {
+  const { page } = session;
+  const [up1, up2] = env.DEMO_UPSTREAM_PORTS!.split(',');
+  assert.ok(appPort, 'the graph editor test built the app route');
+  const app = () => get(`http://127.0.0.1:${appPort}/app`, { host: 'app.test' }).then((r) => r.body);
+  // The previous test left unsaved edits in the graph editor: leaving it asks (beforeunload); leave.
+  const leave = (d: Dialog) => void d.accept();
+  page.on('dialog', leave);
+
+  // An approver (a different user from the admin who authors the change and starts the rollout).
+  const approverPassword = `approver-${Date.now()}-pw`;
+  await page.goto(`${web}/members`);
+  const addForm = page.getByRole('form', { name: 'Add a member' });
+  await addForm.getByLabel('Username').fill('rita');
+  await addForm.getByLabel('Role').selectOption('approver');
+  await addForm.getByLabel(/Password/).fill(approverPassword);
+  await addForm.getByRole('button', { name: 'Add member' }).click();
+  await page.getByText('rita added.').waitFor();
+  await session.screenshot('17-members');
+
+  // The change: the app route (all traffic on cluster-2 since the first test) as a new revision; the rollout
+  // shifts it from cluster-2 (stable) to cluster (canary) with an approval gate in between.
+  await page.goto(`${web}/graph`);
+  await node(page, 'r:route').waitFor();
+  await setWeightsAndReviewDiff(page, '50', '50', 'e2e: canary back to cluster');
+  await page.getByText(/weight 100 → 50/).first().waitFor();
+  const form = page.locator('details.rollout-form');
+  await form.locator('summary').click();
+  await form.getByLabel(/^Route/).selectOption('route');
+  await form.getByLabel(/^Stable cluster/).selectOption('cluster-2');
+  await form.getByLabel(/^Canary cluster/).selectOption('cluster');
+  await form.getByLabel(/^Steps/).fill(JSON.stringify([{ kind: 'setWeight', weight: 30 }, { kind: 'approval', timeoutMs: 600_000 }, { kind: 'setWeight', weight: 100 }]));
+  await session.screenshot('18-rollout-start');
+  // As with "Apply directly": a click before hydration does nothing, so click until the page moves on.
+  for (let attempt = 1; ; attempt++) {
+    await form
+      .getByRole('button', { name: 'Start rollout' })
+      .click({ timeout: 10_000 })
+      .catch(() => undefined);
+    const moved = await page.waitForURL(/\/rollouts\/[0-9a-f-]{36}$/, { timeout: 10_000 }).then(
+      () => true,
+      () => false,
+    );
+    if (moved) break;
+    assert.ok(attempt < 6, `starting the rollout moved to its page (${await page.locator('.card [role=alert]').allInnerTexts().catch(() => [])})`);
+  }
+  const rolloutUrl = page.url();
+  await page.getByText(/This rollout waits for an approval/).waitFor({ timeout: 120_000 });
+  // The canary step is live: some requests reach the canary (cluster → first upstream), some the stable one.
+  await eventually(async () => {
+    const bodies = await Promise.all(Array.from({ length: 20 }, app));
+    return bodies.some((b) => b.includes(`port ${up1}`)) && bodies.some((b) => b.includes(`port ${up2}`));
+  }, 'the canary weight splits traffic between both clusters', 60_000);
+  await session.screenshot('19-rollout-awaiting-approval');
+
+  // Sign out (from a page that does not poll, which would log the 401 of its next poll); the approver signs
+  // in, finds the rollout in the approvals inbox and approves it.
+  await page.goto(`${web}/members`);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(/\/sign-in/);
+  await signInThroughForm(page, web, 'rita', approverPassword);
+  await page.goto(`${web}/approvals`);
+  await page.getByRole('link', { name: 'route', exact: true }).waitFor();
+  await session.screenshot('20-approvals-inbox');
+  await page.getByRole('link', { name: 'route', exact: true }).click();
+  await page.waitForURL(rolloutUrl);
+  await page.getByLabel('Comment / reason (optional)').fill('canary looks good');
+  for (let attempt = 1; ; attempt++) {
+    await page
+      .getByRole('button', { name: 'Approve', exact: true })
+      .click({ timeout: 10_000 })
+      .catch(() => undefined);
+    const sent = await page.getByText(/Approve sent\.|approved by rita/i).first().waitFor({ timeout: 10_000 }).then(
+      () => true,
+      () => false,
+    );
+    if (sent) break;
+    assert.ok(attempt < 6, `the approval was acknowledged (${await page.locator('[role=alert]').allInnerTexts().catch(() => [])})`);
+  }
+  await page.locator('h1 .badge', { hasText: 'Promoted' }).waitFor({ timeout: 180_000 });
+  await page.getByText(/approve(d)? by rita \(approver\)/i).first().waitFor();
+  await session.screenshot('21-rollout-promoted');
+  // Completed: every request reaches the canary cluster.
+  await eventually(async () => {
+    const bodies = await Promise.all(Array.from({ length: 10 }, app));
+    return bodies.every((b) => b.includes(`port ${up1}`));
+  }, 'after promotion all traffic reaches the canary cluster', 60_000);
+  page.off('dialog', leave);
 });
 
 test('no request left the machine and pages had no errors', () => {

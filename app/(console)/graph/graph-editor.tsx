@@ -10,6 +10,9 @@ import {
   ReactFlow,
   ReactFlowProvider,
   useReactFlow,
+  useStore,
+  useStoreApi,
+  getViewportForBounds,
   type Connection,
   type Edge,
   type EdgeChange,
@@ -41,6 +44,7 @@ import {
 } from '../../_lib/route-graph-model';
 import { nodeTypes, type GraphFlowNode } from './graph-node';
 import { Inspector } from './inspector';
+import { OverviewEdges } from './overview-edges';
 
 export interface RevisionChoice {
   id: string;
@@ -59,6 +63,21 @@ export interface GraphEditorProps {
 }
 
 const HISTORY_LIMIT = 200;
+/**
+ * Below this zoom the canvas is an overview (level of detail): nodes are plain coloured boxes (their text is
+ * unreadable there anyway), connections are one SVG path (OverviewEdges) instead of React Flow edges (no
+ * arrow heads, labels or hit areas), and the dotted background is not drawn. The switch re-renders once when
+ * the zoom crosses it, never per frame.
+ */
+const OVERVIEW_ZOOM = 0.45;
+/** Graphs at least this big get straight edges (cheaper to draw and to hit-test than curves) and the overview. */
+const STRAIGHT_EDGES_FROM = 300;
+const LOD_FROM = STRAIGHT_EDGES_FROM;
+// Props handed to <ReactFlow> are module constants: a new object per render would make React Flow redo work.
+const FIT_VIEW_OPTIONS = { maxZoom: 1.2 } as const;
+const MULTI_SELECTION_KEYS = ['Meta', 'Control', 'Shift'];
+const NO_EDGES: Edge[] = [];
+const isOverview = (s: { transform: [number, number, number] }) => s.transform[2] < OVERVIEW_ZOOM;
 /** Above this many nodes the layered layout runs only when asked (it can take a few seconds). */
 const AUTO_LAYOUT_MAX_NODES = 300;
 const ADDABLE: GraphKind[] = ['nodeGroup', 'listener', 'virtualHost', 'route', 'cluster', 'endpoint'];
@@ -78,12 +97,13 @@ function nodeFor(info: GraphNodeInfo, issues: number, match: boolean | undefined
   return { id: info.id, type: 'graph', position, selected, width: NODE_WIDTH, height: NODE_HEIGHT, data: { kind: info.kind, name: info.name, detail: info.detail, issues, match } };
 }
 
-function edgeFor(e: GraphEdgeInfo, selected: boolean): Edge {
+function edgeFor(e: GraphEdgeInfo, selected: boolean, straight: boolean): Edge {
   return {
     id: e.id,
     source: e.source,
     target: e.target,
     selected,
+    ...(straight ? { type: 'straight' } : {}),
     className: `gedge gedge-${e.kind}`,
     markerEnd: { type: MarkerType.ArrowClosed, width: 14, height: 14 },
     ...(e.weight !== undefined ? { label: `weight ${e.weight}`, labelBgPadding: [4, 2] as [number, number], labelBgBorderRadius: 4 } : {}),
@@ -102,6 +122,7 @@ export function GraphEditor(props: GraphEditorProps) {
 function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
   const router = useRouter();
   const rf = useReactFlow();
+  const store = useStoreApi();
   const [hist, setHist] = useState<History>({ stack: [initialGraph], index: 0, lastKey: null, lastAt: 0 });
   const graph = hist.stack[hist.index]!;
   const dirty = graph !== initialGraph;
@@ -156,7 +177,7 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
     const pos = columnLayout(elements.nodes);
     return elements.nodes.map((n) => nodeFor(n, 0, undefined, false, pos.get(n.id)!));
   });
-  const [edges, setEdges] = useState<Edge[]>(() => elements.edges.map((e) => edgeFor(e, false)));
+  const [edges, setEdges] = useState<Edge[]>(() => elements.edges.map((e) => edgeFor(e, false, elements.nodes.length >= STRAIGHT_EDGES_FROM)));
 
   useEffect(() => {
     const matchSet = matches ? new Set(matches) : null;
@@ -186,15 +207,24 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
         return nodeFor(info, issueCount, match, selected, position);
       });
     });
+    const straight = elements.nodes.length >= STRAIGHT_EDGES_FROM;
     setEdges((prev) => {
       const byId = new Map(prev.map((e) => [e.id, e]));
       return elements.edges.map((info) => {
         const old = byId.get(info.id);
-        if (old && (old.data as { weight?: number } | undefined)?.weight === info.weight && !select) return old;
-        return edgeFor(info, select ? false : (old?.selected ?? false));
+        if (old && (old.data as { weight?: number } | undefined)?.weight === info.weight && (old.type === 'straight') === straight && !select) return old;
+        return edgeFor(info, select ? false : (old?.selected ?? false), straight);
       });
     });
   }, [elements, issuesByNode, matches]);
+
+  // ---- level of detail and interaction state (class names on the canvas: one style pass per switch)
+  // Small graphs are cheap at any zoom: they keep full detail (handles stay usable when zoomed out).
+  const overview = useStore(isOverview) && nodes.length >= LOD_FROM;
+  const shownEdges = overview ? NO_EDGES : edges;
+  const [interacting, setInteracting] = useState(false);
+  const startInteraction = useCallback(() => setInteracting(true), []);
+  const endInteraction = useCallback(() => setInteracting(false), []);
 
   const onNodesChange = useCallback((changes: NodeChange<GraphFlowNode>[]) => setNodes((nds) => applyNodeChanges(changes.filter((c) => c.type !== 'remove'), nds)), []);
   const onEdgesChange = useCallback((changes: EdgeChange[]) => setEdges((eds) => applyEdgeChanges(changes.filter((c) => c.type !== 'remove'), eds)), []);
@@ -296,16 +326,31 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
     return () => clearTimeout(timer);
   }, [elements, autoLayout]);
 
+  const focusNode = useCallback(
+    (id: string) => {
+      selectOnly([id]);
+      void rf.fitView({ nodes: [{ id }], duration: 250, maxZoom: 1.2 });
+    },
+    [rf, selectOnly],
+  );
+  const onRenamed = useCallback(
+    (from: string, to: string) => {
+      const n = rf.getNode(from);
+      if (n) posHints.current.set(to, n.position);
+      pendingSelect.current = new Set([to]);
+    },
+    [rf],
+  );
+  const onInspectorError = useCallback((text: string) => setStatus({ kind: 'error', text }), []);
+
   const focusMatch = useCallback(
     (step: number) => {
       if (!matches || matches.length === 0) return;
       const i = (((matchCursor + step) % matches.length) + matches.length) % matches.length;
       setMatchCursor(i);
-      const id = matches[i]!;
-      selectOnly([id]);
-      void rf.fitView({ nodes: [{ id }], duration: 250, maxZoom: 1.2 });
+      focusNode(matches[i]!);
     },
-    [matches, matchCursor, rf, selectOnly],
+    [matches, matchCursor, focusNode],
   );
 
   // ---- keyboard shortcuts (not while typing in a field)
@@ -393,12 +438,21 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
     const els = graphToElements(parsed.data);
     const pos = columnLayout(els.nodes);
     posHints.current = pos;
+    // Fit the viewport to the new layout before its nodes render: a big graph then renders once, directly
+    // at overview detail, instead of first at the old zoom (full detail) and again after fitting.
+    if (pos.size > 0) {
+      const xs = [...pos.values()];
+      const minX = Math.min(...xs.map((p) => p.x));
+      const minY = Math.min(...xs.map((p) => p.y));
+      const bounds = { x: minX, y: minY, width: Math.max(...xs.map((p) => p.x)) + NODE_WIDTH - minX, height: Math.max(...xs.map((p) => p.y)) + NODE_HEIGHT - minY };
+      const { width, height, minZoom } = store.getState();
+      if (width > 0 && height > 0) void rf.setViewport(getViewportForBounds(bounds, width, height, minZoom, FIT_VIEW_OPTIONS.maxZoom, 0.1));
+    }
     setNodes([]);
     commit(parsed.data);
     setImportText('');
     setStatus({ kind: 'ok', text: `Imported ${els.nodes.length} nodes and ${els.edges.length} connections.` });
-    requestAnimationFrame(() => void rf.fitView());
-  }, [importText, commit, rf]);
+  }, [importText, commit, rf, store]);
 
   const exportGraph = useCallback(() => {
     const blob = new Blob([JSON.stringify(graph, null, 2)], { type: 'application/json' });
@@ -500,7 +554,7 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
       </div>
 
       <div className="graph-body">
-        <div className="graph-canvas" aria-label="Route graph canvas">
+        <div className={`graph-canvas${overview ? ' overview' : ''}${interacting ? ' interacting' : ''}`} aria-label="Route graph canvas">
           {nodes.length === 0 && (
             <div className="graph-empty card">
               <p>
@@ -515,21 +569,25 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
           )}
           <ReactFlow
             nodes={nodes}
-            edges={edges}
+            edges={shownEdges}
             nodeTypes={nodeTypes}
             onNodesChange={onNodesChange}
             onEdgesChange={onEdgesChange}
             onConnect={onConnect}
+            onMoveStart={startInteraction}
+            onMoveEnd={endInteraction}
+            onNodeDragStart={startInteraction}
+            onNodeDragStop={endInteraction}
             nodesConnectable={canWrite}
             deleteKeyCode={null}
-            multiSelectionKeyCode={['Meta', 'Control', 'Shift']}
+            multiSelectionKeyCode={MULTI_SELECTION_KEYS}
             onlyRenderVisibleElements
             minZoom={0.05}
             fitView
-            fitViewOptions={{ maxZoom: 1.2 }}
+            fitViewOptions={FIT_VIEW_OPTIONS}
             colorMode="system"
           >
-            <Background gap={24} size={1} />
+            {overview ? <OverviewEdges nodes={nodes} edges={edges} /> : <Background gap={24} size={1} />}
             <Controls showInteractive={false} />
             {!big && <MiniMap pannable zoomable ariaLabel="Overview of the graph" />}
           </ReactFlow>
@@ -541,16 +599,9 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
           issuesByNode={issuesByNode}
           canWrite={canWrite}
           commit={commit}
-          onRenamed={(from, to) => {
-            const n = nodes.find((x) => x.id === from);
-            if (n) posHints.current.set(to, n.position);
-            pendingSelect.current = new Set([to]);
-          }}
-          onSelect={(id) => {
-            selectOnly([id]);
-            void rf.fitView({ nodes: [{ id }], duration: 250, maxZoom: 1.2 });
-          }}
-          onError={(text) => setStatus({ kind: 'error', text })}
+          onRenamed={onRenamed}
+          onSelect={focusNode}
+          onError={onInspectorError}
         />
       </div>
 
@@ -572,7 +623,7 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
                   return (
                     <li key={`${i.path}-${n}`}>
                       {id ? (
-                        <button type="button" className="link" onClick={() => (selectOnly([id]), void rf.fitView({ nodes: [{ id }], duration: 250, maxZoom: 1.2 }))}>
+                        <button type="button" className="link" onClick={() => focusNode(id)}>
                           {i.path || '(graph)'}
                         </button>
                       ) : (

@@ -1,6 +1,6 @@
 'use client';
 
-import { useState, type ReactNode } from 'react';
+import { memo, useState, type ReactNode } from 'react';
 import { ResourceNameSchema, type Cluster, type Endpoint, type Listener, type NodeGroup, type Route, type RouteGraph, type VirtualHost } from '@/contracts/route-graph.schema';
 import type { ValidationIssue } from '@/contracts/route-graph.validate';
 import { disconnect, findObject, KIND_LABEL, nodeId, parseNodeId, replaceObject, setWeight } from '../../_lib/route-graph-model';
@@ -17,8 +17,11 @@ interface InspectorProps {
   onError: (text: string) => void;
 }
 
-/** The side panel: every field of the selected object, its validation issues, and its connections. */
-export function Inspector(props: InspectorProps) {
+/**
+ * The side panel: every field of the selected object, its validation issues, and its connections. Memoised:
+ * dragging nodes or panning does not re-render it (its props are stable then).
+ */
+export const Inspector = memo(function Inspector(props: InspectorProps) {
   const { graph, selectedIds, selectedEdgeIds } = props;
   let body: ReactNode;
   if (selectedIds.length === 1) body = <ObjectPanel key={selectedIds[0]} id={selectedIds[0]!} {...props} />;
@@ -42,7 +45,7 @@ export function Inspector(props: InspectorProps) {
       {body}
     </aside>
   );
-}
+});
 
 function EdgePanel({ id, graph, canWrite, commit }: InspectorProps & { id: string }) {
   const [kind, source, target] = id.split('|') as [string, string, string];
