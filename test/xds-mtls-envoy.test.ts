@@ -16,6 +16,12 @@ import type { RunningXdsServer } from '../workers/xds/xds.server';
 import { startVersionedUpstream, type VersionedUpstream } from './support/rollout-harness';
 import { startTlsHarness, type TlsHarness } from './support/tls-harness';
 import { keepAliveClient } from './support/xds-harness';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Agent } from '../agents/src/agent';
+import { createAgentChannel } from '../workers/agents/agent-channel.server';
 
 let h: TlsHarness;
 let secureXds: RunningXdsServer;
@@ -90,4 +96,49 @@ test('a client without a certificate from the CA is refused by the xds port', as
     socket.on('close', () => resolve('refused: closed'));
   });
   assert.match(outcome, /^refused/);
+});
+
+test('a node agent keeps its channel to the control plane over mTLS with a client certificate from the tenant CA', { timeout: 60_000 }, async () => {
+  await h.issue('agent-node-1', 'client', {});
+  const server = (await getCertificateMaterial(h.db, h.keyBox, h.tenantId, 'xds-server'))!;
+  const client = (await getCertificateMaterial(h.db, h.keyBox, h.tenantId, 'agent-node-1'))!;
+  const log = pino({ level: 'silent' });
+  const channel = createAgentChannel({ db: h.db, log });
+  const replica = await h.xds.replica({
+    tls: { certChainPem: server.certChainPem, privateKeyPem: server.privateKeyPem, clientCaPem: ca },
+    services: [{ definition: channel.service, implementation: channel.implementation }],
+  });
+  await channel.start();
+  const stateDir = mkdtempSync(join(tmpdir(), 'ps-agent-mtls-'));
+  const pinRoot = `/sys/fs/bpf/ps-agent-mtls-${process.pid}`;
+  const agent = (tls: ConstructorParameters<typeof Agent>[0]['tls'], nodeName: string) =>
+    new Agent(
+      { controlPlane: `127.0.0.1:${replica.grpcPort}`, tenant: 'demo', nodeName, nodeGroup: 'mtls-edge', pinRoot: join(pinRoot, nodeName), stateDir: join(stateDir, nodeName), protectedCidrs: [], localPrograms: [], reportIntervalMs: 60_000, ...(tls ? { tls } : {}) },
+      log,
+    );
+  const trusted = agent({ caPem: ca, certChainPem: client.certChainPem, privateKeyPem: client.privateKeyPem, serverName: 'xds.test' }, 'mtls-node-1');
+  const anonymous = agent({ caPem: ca, serverName: 'xds.test' }, 'mtls-node-2');
+  try {
+    await trusted.start();
+    await anonymous.start();
+    const deadline = Date.now() + 30_000;
+    let row = null;
+    while (Date.now() < deadline) {
+      row = await h.db.agent.findFirst({ where: { tenantId: h.tenantId, nodeName: 'mtls-node-1', connected: true } });
+      if (row && trusted.connected) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(row, 'the agent with a CA client certificate registered over mTLS');
+    assert.equal(row.nodeGroup, 'mtls-edge');
+    assert.equal(trusted.connected, true);
+    // The agent without a client certificate has been retrying for as long: the handshake refuses it every time.
+    assert.equal(anonymous.connected, false);
+    assert.equal(await h.db.agent.count({ where: { tenantId: h.tenantId, nodeName: 'mtls-node-2' } }), 0, 'never registered');
+  } finally {
+    trusted.stop();
+    anonymous.stop();
+    await channel.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+    rmSync(pinRoot, { recursive: true, force: true });
+  }
 });

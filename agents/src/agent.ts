@@ -35,6 +35,12 @@ export interface AgentConfig {
   reportIntervalMs?: number;
   backoffMinMs?: number;
   backoffMaxMs?: number;
+  /**
+   * mTLS to the control plane: the CA bundle the server certificate must chain to, this node's client
+   * certificate chain and key (from the tenant CA), and the name the server certificate must carry when it
+   * differs from the host in `controlPlane`. Without it the channel is plaintext.
+   */
+  tls?: { caPem: string; certChainPem?: string; privateKeyPem?: string; serverName?: string };
 }
 
 export class Agent {
@@ -83,7 +89,16 @@ export class Agent {
   private connect(): void {
     if (this.stopped) return;
     const Ctor = agentChannelClientConstructor();
-    this.client ??= new Ctor(this.cfg.controlPlane, grpc.credentials.createInsecure(), {
+    const tls = this.cfg.tls;
+    const credentials = tls
+      ? grpc.credentials.createSsl(
+          Buffer.from(tls.caPem),
+          tls.privateKeyPem !== undefined ? Buffer.from(tls.privateKeyPem) : null,
+          tls.certChainPem !== undefined ? Buffer.from(tls.certChainPem) : null,
+        )
+      : grpc.credentials.createInsecure();
+    this.client ??= new Ctor(this.cfg.controlPlane, credentials, {
+      ...(tls?.serverName !== undefined ? { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName } : {}),
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.keepalive_permit_without_calls': 1,

@@ -4,6 +4,11 @@
  *   npx tsx agents/src/main.ts --control-plane 10.0.0.5:18003 --tenant acme --node-name node-1 \
  *       --node-group edge [--protect 10.0.0.0/8 --protect fd00::/8] [--pin-root /sys/fs/bpf/proxyshard] \
  *       [--state-dir /var/lib/proxyshard-agent] [--report-interval-ms 5000] [--log-level info] [--http-port 18006]
+ *       [--tls-ca ca.pem --tls-cert node.pem --tls-key node.key [--tls-server-name xds.example]]
+ *
+ * With --tls-ca the channel to the control plane is TLS (mTLS with --tls-cert/--tls-key: certificates issued by
+ * the tenant CA, `npm run cli -- certs issue … --usage client`); the xds process requires them when it runs with
+ * XDS_TLS_CLIENT_CA_FILE.
  *
  * /healthz (200 while XDP state is adopted and the process runs; the body says whether the control plane is
  * connected — the kernel keeps enforcing without it) and /metrics on 127.0.0.1:<http-port> (0 = off).
@@ -36,7 +41,24 @@ const ConfigSchema = z.object({
   reportIntervalMs: z.coerce.number().int().positive().default(5000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   httpPort: z.coerce.number().int().min(0).max(65535).default(18006),
-});
+  tlsCa: z.string().min(1).optional(),
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
+  tlsServerName: z.string().min(1).optional(),
+})
+  .refine((c) => (c.tlsCert === undefined) === (c.tlsKey === undefined), { message: '--tls-cert and --tls-key go together', path: ['tlsKey'] })
+  .refine((c) => c.tlsCert === undefined || c.tlsCa !== undefined, { message: '--tls-cert needs --tls-ca', path: ['tlsCa'] });
+
+/** The agent's TLS settings from the files named in its configuration (undefined: plaintext). */
+function tlsFromFiles(cfg: { tlsCa?: string; tlsCert?: string; tlsKey?: string; tlsServerName?: string }) {
+  if (cfg.tlsCa === undefined) return undefined;
+  return {
+    caPem: readFileSync(cfg.tlsCa, 'utf8'),
+    ...(cfg.tlsCert !== undefined ? { certChainPem: readFileSync(cfg.tlsCert, 'utf8') } : {}),
+    ...(cfg.tlsKey !== undefined ? { privateKeyPem: readFileSync(cfg.tlsKey, 'utf8') } : {}),
+    ...(cfg.tlsServerName !== undefined ? { serverName: cfg.tlsServerName } : {}),
+  };
+}
 
 function parseArgs(argv: string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -69,7 +91,8 @@ async function main(): Promise<void> {
   } catch (err) {
     log.warn({ err: err instanceof Error ? err.message : String(err) }, 'cannot build local XDP programs; relying on shipped objects');
   }
-  const agent = new Agent({ ...cfg, localPrograms }, log);
+  const tls = tlsFromFiles(cfg);
+  const agent = new Agent({ ...cfg, localPrograms, ...(tls ? { tls } : {}) }, log);
   let ops: OpsHttpServer | undefined;
   const stop = () => {
     log.info('stopping; XDP programs stay attached');
