@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import * as playbooksRoute from '../app/api/v1/playbooks/route';
 import * as dryRunRoute from '../app/api/v1/playbooks/[id]/dry-run/route';
 import * as startRunRoute from '../app/api/v1/playbooks/[id]/runs/route';
 import * as triggersRoute from '../app/api/v1/playbooks/[id]/triggers/route';
@@ -17,7 +16,7 @@ import * as triggerRoute from '../app/api/v1/playbooks/triggers/[id]/route';
 import type { XdpPolicySpec } from '../contracts/xdp.schema';
 import { setAppDb } from '../server/app-db';
 import { call } from './support/api';
-import { clientTraffic, startPlaybookHarness, successBetween, XDP_GROUP, type PlaybookHarness } from './support/playbook-harness';
+import { clientTraffic, createPlaybookAs, startPlaybookHarness, successBetween, XDP_GROUP, type PlaybookHarness } from './support/playbook-harness';
 import { eventually } from './support/xds-harness';
 import { countFrom, sendPackets, sleep, startReceiver } from './tools/xdp-lab';
 
@@ -41,11 +40,7 @@ const SHIFT = (increments: number, bakeMs = 300) => ({
   bakeMs,
 });
 
-async function createPlaybook(name: string, spec: unknown): Promise<string> {
-  const res = await call(playbooksRoute.POST, { token: h.alice.token, json: { name, spec } });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return res.body.playbook.id as string;
-}
+const createPlaybook = (name: string, spec: unknown) => createPlaybookAs(h.alice.token, name, spec);
 
 async function startRun(id: string, params: Record<string, string>, token = h.alice.token) {
   return call(startRunRoute.POST, { token, params: { id }, json: { target: 'route:api', params } });
