@@ -1,7 +1,8 @@
 /**
  * Failover playbooks inside one cluster (issue 9): a shiftWeight between two localities of cluster `api-ab`
  * (region-a active, region-b standby) observed at the upstreams through a real Envoy, the fail-back playbook,
- * and `onVerifyFailure: 'pause'` (a human resumes or aborts through the REST API). Real PostgreSQL, Temporal
+ * `onVerifyFailure: 'pause'` (a human resumes or aborts through the REST API), and the trigger on Envoy's
+ * outlier ejections. Real PostgreSQL, Temporal
  * dev server and Envoy (test/support/playbook-harness.ts).
  */
 import assert from 'node:assert/strict';
@@ -10,6 +11,8 @@ import * as startRunRoute from '../app/api/v1/playbooks/[id]/runs/route';
 import * as runRoute from '../app/api/v1/playbooks/runs/[id]/route';
 import * as resumeRoute from '../app/api/v1/playbooks/runs/[id]/resume/route';
 import * as abortRoute from '../app/api/v1/playbooks/runs/[id]/abort/route';
+import * as triggersRoute from '../app/api/v1/playbooks/[id]/triggers/route';
+import * as triggerRoute from '../app/api/v1/playbooks/triggers/[id]/route';
 import { contentHash } from '../core/xds/snapshot';
 import type { RouteGraph } from '../contracts/route-graph.schema';
 import { setAppDb } from '../server/app-db';
@@ -166,5 +169,62 @@ test("onVerifyFailure 'pause': a failed verification pauses the run for a human;
     assert.ok((afterAbort['region-a'] ?? 0) > 20 && afterAbort['region-b'] === undefined, `after the abort: region A only: ${JSON.stringify(afterAbort)}`);
   } finally {
     await traffic.stop();
+  }
+});
+
+test("Envoy's outlier detection ejects region A's failing endpoint: the trigger on ejections starts the locality failover", { timeout: 300_000 }, async () => {
+  await h.reset();
+  const ab = graph.clusters.find((c) => c.name === 'api-ab')!;
+  // Both regions active (priority 0), outlier detection on: a few 5xx in a row eject an endpoint.
+  const active: RouteGraph = {
+    ...graph,
+    clusters: graph.clusters.map((c) =>
+      c.name === 'api-ab'
+        ? { ...ab, endpoints: ab.endpoints.map((e) => ({ ...e, priority: 0 })), outlierDetection: { consecutive5xx: 3, intervalMs: 1000, baseEjectionTimeMs: 60_000, maxEjectionPercent: 50 } }
+        : c,
+    ),
+  };
+  await h.publishGraph(active);
+  const id = await createPlaybook('ejection-failover', { steps: [SHIFT('region-a', 'region-b', 1, 0)], ackTimeoutMs: 30_000 });
+  const traffic = clientTraffic(h.listenerPort, { parallel: 2, maxMs: 240_000 });
+  let triggerId = '';
+  try {
+    const created = await call(triggersRoute.POST, {
+      token: h.alice.token,
+      params: { id },
+      json: { target: 'cluster:api-ab', params: { cluster: 'api-ab' }, condition: { clusters: ['api-ab'], ejectionsActive: { min: 1 }, windowMs: 1000 }, intervalMs: 300, cooldownMs: 600_000 },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    triggerId = created.body.trigger.id;
+
+    await sleep(3000);
+    const healthy = landed(traffic, Date.now() - 2500, Date.now());
+    assert.ok((healthy['region-a'] ?? 0) > 10 && (healthy['region-b'] ?? 0) > 10, `both regions serve: ${JSON.stringify(healthy)}`);
+    assert.equal(await h.db.playbookRun.count({ where: { triggerId } }), 0, 'no ejection, no run');
+
+    h.regionA.setErrorRatio(1);
+    const run = await eventually('a run started by the ejection trigger', async () => (await h.db.playbookRun.findFirst({ where: { triggerId } })) ?? undefined, 60_000, 200);
+    assert.equal(run.triggerType, 'auto');
+    const fired = await h.db.auditEntry.findFirstOrThrow({ where: { action: 'playbook.trigger.fired', targetId: triggerId } });
+    assert.ok((fired.details as { measurement: { ejectionsActive: number } }).measurement.ejectionsActive >= 1, JSON.stringify(fired.details));
+
+    const done = await finished(run.id);
+    assert.equal(done.run.phase, 'Completed', JSON.stringify(done.run.failure));
+    const live = (await h.db.revision.findFirstOrThrow({ where: { tenantId: h.tenant.id, state: 'live' } })).graph as RouteGraph;
+    assert.deepEqual(
+      live.clusters.find((c) => c.name === 'api-ab')!.endpoints.map((e) => `${e.locality.region}:p${e.priority}`),
+      ['region-a:p1', 'region-b:p0'],
+      'region A moved to the standby priority',
+    );
+    const doneAt = new Date(done.run.finishedAt).getTime();
+    await sleep(1500);
+    const after = landed(traffic, doneAt + 300, Date.now());
+    assert.ok((after['region-b'] ?? 0) > 20 && after['region-a'] === undefined, `after the failover: region B only: ${JSON.stringify(after)}`);
+  } finally {
+    await traffic.stop();
+    if (triggerId) {
+      const off = await call(triggerRoute.DELETE, { token: h.alice.token, params: { id: triggerId } });
+      assert.equal(off.status, 200, JSON.stringify(off.body));
+    }
   }
 });
