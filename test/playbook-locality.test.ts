@@ -11,13 +11,12 @@ import * as startRunRoute from '../app/api/v1/playbooks/[id]/runs/route';
 import * as runRoute from '../app/api/v1/playbooks/runs/[id]/route';
 import * as resumeRoute from '../app/api/v1/playbooks/runs/[id]/resume/route';
 import * as abortRoute from '../app/api/v1/playbooks/runs/[id]/abort/route';
-import * as triggersRoute from '../app/api/v1/playbooks/[id]/triggers/route';
 import * as triggerRoute from '../app/api/v1/playbooks/triggers/[id]/route';
 import { contentHash } from '../core/xds/snapshot';
 import type { RouteGraph } from '../contracts/route-graph.schema';
 import { setAppDb } from '../server/app-db';
 import { call } from './support/api';
-import { clientTraffic, createPlaybookAs, oneClusterTwoLocalitiesGraph, startPlaybookHarness, type ClientLog, type PlaybookHarness } from './support/playbook-harness';
+import { clientTraffic, createPlaybookAs, createTriggerAs, oneClusterTwoLocalitiesGraph, startPlaybookHarness, type ClientLog, type PlaybookHarness } from './support/playbook-harness';
 import { eventually } from './support/xds-harness';
 import { sleep } from './tools/xdp-lab';
 
@@ -78,6 +77,22 @@ function landed(log: ClientLog, from: number, to: number): Record<string, number
   return out;
 }
 
+/** Waits until the run completes, then asserts requests land only in `region` (and returns the run). */
+async function completedThenOnly(traffic: ClientLog, runId: string, region: string, other: string) {
+  const done = await finished(runId);
+  assert.equal(done.run.phase, 'Completed', JSON.stringify(done.run.failure));
+  const doneAt = new Date(done.run.finishedAt).getTime();
+  await sleep(1500);
+  const seen = landed(traffic, doneAt + 300, Date.now());
+  assert.ok((seen[region] ?? 0) > 20 && seen[other] === undefined, `after run ${runId}: ${region} only: ${JSON.stringify(seen)}`);
+  return done;
+}
+
+async function liveEndpoints(): Promise<string[]> {
+  const live = (await h.db.revision.findFirstOrThrow({ where: { tenantId: h.tenant.id, state: 'live' } })).graph as RouteGraph;
+  return live.clusters.find((c) => c.name === 'api-ab')!.endpoints.map((e) => `${e.locality.region}:p${e.priority}`);
+}
+
 async function liveGraphHash(): Promise<string> {
   const live = await h.db.revision.findFirstOrThrow({ where: { tenantId: h.tenant.id, state: 'live' } });
   return live.graphHash;
@@ -103,26 +118,11 @@ test('a shiftWeight between two localities of one cluster moves requests to regi
     const mid = landed(traffic, half.at.getTime() + 300, Date.now());
     assert.ok((mid['region-a'] ?? 0) > 10 && (mid['region-b'] ?? 0) > 10, `half-way: both regions: ${JSON.stringify(mid)}`);
 
-    const done = await finished(runId);
-    assert.equal(done.run.phase, 'Completed', JSON.stringify(done.run.failure));
-    const cluster = (await h.db.revision.findFirstOrThrow({ where: { tenantId: h.tenant.id, state: 'live' } })).graph as RouteGraph;
-    assert.deepEqual(
-      cluster.clusters.find((c) => c.name === 'api-ab')!.endpoints.map((e) => `${e.locality.region}:p${e.priority}`),
-      ['region-a:p1', 'region-b:p0'],
-      'region A is the standby priority now',
-    );
-    const doneAt = new Date(done.run.finishedAt).getTime();
-    await sleep(1500);
-    const afterShift = landed(traffic, doneAt + 300, Date.now());
-    assert.ok((afterShift['region-b'] ?? 0) > 20 && afterShift['region-a'] === undefined, `after the shift: region B only: ${JSON.stringify(afterShift)}`);
+    await completedThenOnly(traffic, runId, 'region-b', 'region-a');
+    assert.deepEqual(await liveEndpoints(), ['region-a:p1', 'region-b:p0'], 'region A is the standby priority now');
 
     const backId = await startRun(failback);
-    const back = await finished(backId);
-    assert.equal(back.run.phase, 'Completed', JSON.stringify(back.run.failure));
-    const backAt = new Date(back.run.finishedAt).getTime();
-    await sleep(1500);
-    const afterBack = landed(traffic, backAt + 300, Date.now());
-    assert.ok((afterBack['region-a'] ?? 0) > 20 && afterBack['region-b'] === undefined, `after the fail-back: region A only: ${JSON.stringify(afterBack)}`);
+    await completedThenOnly(traffic, backId, 'region-a', 'region-b');
     assert.equal(await liveGraphHash(), contentHash(graph), 'the fail-back restores the cluster as it was');
   } finally {
     await traffic.stop();
@@ -189,13 +189,7 @@ test("Envoy's outlier detection ejects region A's failing endpoint: the trigger 
   const traffic = clientTraffic(h.listenerPort, { parallel: 2, maxMs: 240_000 });
   let triggerId = '';
   try {
-    const created = await call(triggersRoute.POST, {
-      token: h.alice.token,
-      params: { id },
-      json: { target: 'cluster:api-ab', params: { cluster: 'api-ab' }, condition: { clusters: ['api-ab'], ejectionsActive: { min: 1 }, windowMs: 1000 }, intervalMs: 300, cooldownMs: 600_000 },
-    });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    triggerId = created.body.trigger.id;
+    triggerId = await createTriggerAs(h.alice.token, id, { target: 'cluster:api-ab', params: { cluster: 'api-ab' }, condition: { clusters: ['api-ab'], ejectionsActive: { min: 1 }, windowMs: 1000 }, intervalMs: 300, cooldownMs: 600_000 });
 
     await sleep(3000);
     const healthy = landed(traffic, Date.now() - 2500, Date.now());
@@ -208,18 +202,8 @@ test("Envoy's outlier detection ejects region A's failing endpoint: the trigger 
     const fired = await h.db.auditEntry.findFirstOrThrow({ where: { action: 'playbook.trigger.fired', targetId: triggerId } });
     assert.ok((fired.details as { measurement: { ejectionsActive: number } }).measurement.ejectionsActive >= 1, JSON.stringify(fired.details));
 
-    const done = await finished(run.id);
-    assert.equal(done.run.phase, 'Completed', JSON.stringify(done.run.failure));
-    const live = (await h.db.revision.findFirstOrThrow({ where: { tenantId: h.tenant.id, state: 'live' } })).graph as RouteGraph;
-    assert.deepEqual(
-      live.clusters.find((c) => c.name === 'api-ab')!.endpoints.map((e) => `${e.locality.region}:p${e.priority}`),
-      ['region-a:p1', 'region-b:p0'],
-      'region A moved to the standby priority',
-    );
-    const doneAt = new Date(done.run.finishedAt).getTime();
-    await sleep(1500);
-    const after = landed(traffic, doneAt + 300, Date.now());
-    assert.ok((after['region-b'] ?? 0) > 20 && after['region-a'] === undefined, `after the failover: region B only: ${JSON.stringify(after)}`);
+    await completedThenOnly(traffic, run.id, 'region-b', 'region-a');
+    assert.deepEqual(await liveEndpoints(), ['region-a:p1', 'region-b:p0'], 'region A moved to the standby priority');
   } finally {
     await traffic.stop();
     if (triggerId) {

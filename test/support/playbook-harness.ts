@@ -34,6 +34,7 @@ import { createPublishActivities } from '../../workers/publish.activities';
 import { createXdpActivities } from '../../workers/xdp.activities';
 import assert from 'node:assert/strict';
 import * as playbooksRoute from '../../app/api/v1/playbooks/route';
+import * as triggersRoute from '../../app/api/v1/playbooks/[id]/triggers/route';
 import { call, makeMember, makeToken, type TestMember } from './api';
 import { spawnWorkerProcess, startVersionedUpstream, type VersionedUpstream } from './rollout-harness';
 import { getTestTemporal, installQuietTemporalRuntime, uniqueTaskQueue, workflowBundle, type TestTemporal } from './temporal';
@@ -304,4 +305,11 @@ export async function createPlaybookAs(token: string, name: string, spec: unknow
   const res = await call(playbooksRoute.POST, { token, json: { name, spec } });
   assert.equal(res.status, 201, JSON.stringify(res.body));
   return res.body.playbook.id as string;
+}
+
+/** POST /api/v1/playbooks/[id]/triggers; the new trigger's id. */
+export async function createTriggerAs(token: string, playbookId: string, json: Record<string, unknown>): Promise<string> {
+  const res = await call(triggersRoute.POST, { token, params: { id: playbookId }, json });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  return res.body.trigger.id as string;
 }
