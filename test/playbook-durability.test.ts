@@ -32,6 +32,12 @@ after(async () => {
   await h?.stop();
 });
 
+const runFinished = (runId: string) =>
+  eventually('run finished', async () => {
+    const r = await h.db.playbookRun.findUniqueOrThrow({ where: { id: runId } });
+    return ['Completed', 'Compensated', 'Failed'].includes(r.phase) ? r : undefined;
+  }, 240_000, 200);
+
 function kill(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
@@ -70,10 +76,7 @@ test('SIGKILL of the worker mid-playbook: a new worker finishes the run with no 
     await kill(worker);
     worker = await h.spawnWorker();
 
-    const run = await eventually('run finished', async () => {
-      const r = await h.db.playbookRun.findUniqueOrThrow({ where: { id: runId } });
-      return ['Completed', 'Compensated', 'Failed'].includes(r.phase) ? r : undefined;
-    }, 240_000, 200);
+    const run = await runFinished(runId);
     assert.equal(run.phase, 'Completed', JSON.stringify(run.failure));
 
     const events = await h.db.playbookRunEvent.findMany({ where: { runId }, orderBy: { seq: 'asc' } });
@@ -150,10 +153,7 @@ test('a notify step makes exactly one signed delivery to a real webhook, with th
     await eventually('the shift ACKed', async () => ((await h.db.playbookRunEvent.count({ where: { runId, action: 'playbook.change.acked' } })) >= 1 ? true : undefined), 180_000, 100);
     await kill(worker); // while the shift bakes, after the first notify step completed
     worker = await h.spawnWorker();
-    const run = await eventually('run finished', async () => {
-      const r = await h.db.playbookRun.findUniqueOrThrow({ where: { id: runId } });
-      return ['Completed', 'Compensated', 'Failed'].includes(r.phase) ? r : undefined;
-    }, 240_000, 200);
+    const run = await runFinished(runId);
     assert.equal(run.phase, 'Completed', JSON.stringify(run.failure));
 
     for (const r of received) {
