@@ -7,17 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import * as playbooksRoute from '../app/api/v1/playbooks/route';
 import * as dryRunRoute from '../app/api/v1/playbooks/[id]/dry-run/route';
 import * as startRunRoute from '../app/api/v1/playbooks/[id]/runs/route';
-import * as triggersRoute from '../app/api/v1/playbooks/[id]/triggers/route';
 import * as runRoute from '../app/api/v1/playbooks/runs/[id]/route';
 import * as approveRoute from '../app/api/v1/playbooks/runs/[id]/approve/route';
 import * as triggerRoute from '../app/api/v1/playbooks/triggers/[id]/route';
 import type { XdpPolicySpec } from '../contracts/xdp.schema';
 import { setAppDb } from '../server/app-db';
 import { call } from './support/api';
-import { clientTraffic, startPlaybookHarness, successBetween, XDP_GROUP, type PlaybookHarness } from './support/playbook-harness';
+import { clientTraffic, createPlaybookAs, createTriggerAs, startPlaybookHarness, successBetween, XDP_GROUP, type PlaybookHarness } from './support/playbook-harness';
 import { eventually } from './support/xds-harness';
 import { countFrom, sendPackets, sleep, startReceiver } from './tools/xdp-lab';
 
@@ -41,11 +39,7 @@ const SHIFT = (increments: number, bakeMs = 300) => ({
   bakeMs,
 });
 
-async function createPlaybook(name: string, spec: unknown): Promise<string> {
-  const res = await call(playbooksRoute.POST, { token: h.alice.token, json: { name, spec } });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return res.body.playbook.id as string;
-}
+const createPlaybook = (name: string, spec: unknown) => createPlaybookAs(h.alice.token, name, spec);
 
 async function startRun(id: string, params: Record<string, string>, token = h.alice.token) {
   return call(startRunRoute.POST, { token, params: { id }, json: { target: 'route:api', params } });
@@ -113,19 +107,13 @@ test('region A starts failing: the automatic trigger runs the playbook, traffic 
   const traffic = clientTraffic(h.listenerPort, { parallel: 2, maxMs: 240_000 });
   let triggerId = '';
   try {
-    const created = await call(triggersRoute.POST, {
-      token: h.alice.token,
-      params: { id },
-      json: {
-        target: 'route:api',
-        params: { route: 'api' },
-        condition: { clusters: ['api-a'], successRate: { max: 0.9 }, windowMs: 1500, minRequests: 10 },
-        intervalMs: 500,
-        cooldownMs: 600_000,
-      },
+    triggerId = await createTriggerAs(h.alice.token, id, {
+      target: 'route:api',
+      params: { route: 'api' },
+      condition: { clusters: ['api-a'], successRate: { max: 0.9 }, windowMs: 1500, minRequests: 10 },
+      intervalMs: 500,
+      cooldownMs: 600_000,
     });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    triggerId = created.body.trigger.id;
 
     // Healthy: the watcher samples, nothing fires.
     await sleep(3000);

@@ -69,7 +69,8 @@ test('shiftWeight between localities scales endpoint weights, then makes the old
   const s = step({ kind: 'shiftWeight', between: { level: 'localities', cluster: 'web', from: { region: 'a' }, to: { region: 'b' } }, increments: 2 });
   const before = captureTouched(graph, touchedBy(graph, s));
   const half = applyGraphStep(graph, s, 1, before).clusters.find((c) => c.name === 'web')!;
-  assert.deepEqual(half.endpoints.map((e) => [e.weight, e.priority]), [[64, 0], [32, 0], [64, 0]]);
+  // Region a had 3/4 of the traffic; half of it moved: a keeps 3/8 (48 of 128), b gets 5/8.
+  assert.deepEqual(half.endpoints.map((e) => [e.weight, e.priority]), [[32, 0], [16, 0], [80, 0]]);
   const all = applyGraphStep(graph, s, 2, before).clusters.find((c) => c.name === 'web')!;
   assert.deepEqual(all.endpoints.map((e) => [e.locality.region, e.priority]), [['a', 1], ['a', 1], ['b', 0]]);
 });

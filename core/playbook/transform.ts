@@ -134,6 +134,43 @@ function inLocality(ep: Endpoint, loc: LocalityRef): boolean {
   return ep.locality.region === loc.region && (loc.zone === undefined || ep.locality.zone === loc.zone);
 }
 
+/**
+ * Endpoints after moving share `f` of locality `from`'s traffic to locality `to` (Envoy balances by endpoint
+ * weight within the highest priority that has healthy endpoints). `to`'s endpoints join `from`'s priority P
+ * (a standby `to` is promoted); `from` keeps (1 - f) of its weight, `to` gains the rest in proportion to its
+ * endpoints' weights; once all is moved (f = 1), `from` becomes standby: the priority after every other
+ * endpoint's, used only if `to` fails. Weights are scaled up (≤ 128) to keep the split precise.
+ */
+function shiftLocalityEndpoints(base: Endpoint[], from: LocalityRef, to: LocalityRef, f: number): Endpoint[] {
+  const isFrom = (e: Endpoint) => inLocality(e, from);
+  const isTo = (e: Endpoint) => !isFrom(e) && inLocality(e, to);
+  const p = Math.min(...base.filter(isFrom).map((e) => e.priority));
+  const sumFrom = base.filter((e) => isFrom(e) && e.priority === p).reduce((s, e) => s + e.weight, 0);
+  const sumToAtP = base.filter((e) => isTo(e) && e.priority === p).reduce((s, e) => s + e.weight, 0);
+  const sumTo = base.filter(isTo).reduce((s, e) => s + e.weight, 0);
+  const scale = Math.max(1, Math.floor(128 / Math.max(1, sumFrom + sumToAtP)));
+  const moved = sumFrom * scale * f;
+  const toWeight = (e: Endpoint) => {
+    const own = e.priority === p ? e.weight * scale : 0;
+    return Math.min(128, Math.max(1, Math.round(own + (moved * e.weight) / sumTo)));
+  };
+  const shifted = base.map((e): Endpoint => {
+    if (isTo(e)) return { ...clone(e), weight: toWeight(e), priority: p };
+    if (isFrom(e) && e.priority === p && f < 1) return { ...clone(e), weight: Math.max(1, Math.round(e.weight * scale * (1 - f))) };
+    if (isFrom(e)) return clone(e);
+    return e.priority === p ? { ...clone(e), weight: e.weight * scale } : clone(e);
+  });
+  if (f < 1) return shifted;
+  const standby = Math.min(10, Math.max(...shifted.filter((e) => !isFrom(e)).map((e) => e.priority)) + 1);
+  // `to` alone at P now: its own weights again (a fail-back to the original localities restores the cluster).
+  const alone = !base.some((e) => !isFrom(e) && !isTo(e) && e.priority === p);
+  return base.map((e, i) => {
+    if (isFrom(e) && e.priority === p) return { ...clone(e), priority: standby };
+    if (isTo(e) && alone) return { ...clone(e), priority: p };
+    return shifted[i]!;
+  });
+}
+
 /** Share of `from`'s traffic moved after increment k of n (0..1). */
 export function shiftFraction(percent: number, increment: number, increments: number): number {
   return (percent / 100) * (Math.min(increment, increments) / increments);
@@ -191,17 +228,8 @@ export function applyGraphStep(live: RouteGraph, step: GraphStep, increment: num
         const base = before.clusters[b.cluster] ?? clusterOf(graph, b.cluster, 'between.cluster');
         if (!base.endpoints.some((e) => inLocality(e, b.from))) throw new PlaybookStepError(`cluster ${b.cluster} has no endpoint in region ${b.from.region}`, 'between.from');
         if (!base.endpoints.some((e) => inLocality(e, b.to))) throw new PlaybookStepError(`cluster ${b.cluster} has no endpoint in region ${b.to.region}`, 'between.to');
-        const maxWeight = Math.max(...base.endpoints.map((e) => e.weight));
-        const scale = Math.max(1, Math.floor(128 / maxWeight));
-        const maxPriority = Math.max(...base.endpoints.map((e) => e.priority));
-        const endpoints = base.endpoints.map((e) => {
-          if (!inLocality(e, b.from)) return { ...clone(e), weight: e.weight * scale };
-          // All of `from`'s share moved: its endpoints become standby (a lower priority), used only if `to` fails.
-          if (f >= 1) return { ...clone(e), weight: e.weight * scale, priority: Math.min(10, maxPriority + 1) };
-          return { ...clone(e), weight: Math.max(1, Math.round(e.weight * scale * (1 - f))) };
-        });
-        const current = clusterOf(graph, b.cluster, 'between.cluster');
-        graph = replaceCluster(graph, { ...clone(current), endpoints });
+        graph = replaceCluster(graph, { ...clone(clusterOf(graph, b.cluster, 'between.cluster')), endpoints: shiftLocalityEndpoints(base.endpoints, b.from, b.to, f) });
+        return graph;
       }
       return graph;
     }

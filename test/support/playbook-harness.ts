@@ -32,7 +32,10 @@ import { createNotifyActivities } from '../../workers/notify.activities';
 import { createPlaybookActivities } from '../../workers/playbook.activities';
 import { createPublishActivities } from '../../workers/publish.activities';
 import { createXdpActivities } from '../../workers/xdp.activities';
-import { makeMember, makeToken, type TestMember } from './api';
+import assert from 'node:assert/strict';
+import * as playbooksRoute from '../../app/api/v1/playbooks/route';
+import * as triggersRoute from '../../app/api/v1/playbooks/[id]/triggers/route';
+import { call, makeMember, makeToken, type TestMember } from './api';
 import { spawnWorkerProcess, startVersionedUpstream, type VersionedUpstream } from './rollout-harness';
 import { getTestTemporal, installQuietTemporalRuntime, uniqueTaskQueue, workflowBundle, type TestTemporal } from './temporal';
 import { eventually, startXdsHarness, type XdsHarness } from './xds-harness';
@@ -54,6 +57,19 @@ export function twoRegionGraph(opts: { listenerPort: number; portA: number; port
   });
 }
 
+/**
+ * Route `api` → one cluster `api-ab` over both regions: region-a's upstream active (priority 0), region-b's
+ * on standby (priority 1).
+ */
+export function oneClusterTwoLocalitiesGraph(base: RouteGraph): RouteGraph {
+  const [a, b] = [base.clusters.find((c) => c.name === 'api-a')!, base.clusters.find((c) => c.name === 'api-b')!];
+  return RouteGraphSchema.parse({
+    ...base,
+    routes: base.routes.map((r) => (r.name === 'api' ? { ...r, action: { kind: 'forward', clusters: [{ cluster: 'api-ab', weight: 100 }] } } : r)),
+    clusters: [...base.clusters, { name: 'api-ab', endpoints: [{ ...a.endpoints[0]!, priority: 0 }, { ...b.endpoints[0]!, priority: 1 }] }],
+  });
+}
+
 export interface PlaybookHarness {
   xds: XdsHarness;
   db: Db;
@@ -72,6 +88,8 @@ export interface PlaybookHarness {
   lab?: { pair: Pair; agent: AgentProcess; tool: string };
   /** Publishes the base graph again and waits until Envoy serves it (resets between tests). */
   reset(): Promise<void>;
+  /** Publishes `graph` as a new live revision and waits until Envoy ACKed it. */
+  publishGraph(graph: RouteGraph): Promise<void>;
   /** What Envoy serves for route `api`: "api-a=75,api-b=25" (zero weights left out). */
   servedWeights(): Promise<string | null>;
   startInProcessWorker(): Promise<void>;
@@ -170,6 +188,14 @@ export async function startPlaybookHarness(opts: { xdp?: boolean } = {}): Promis
       return null;
     };
 
+    const publishGraph = async (graph: RouteGraph) => {
+      // xds.publish numbers revisions itself; runs have created revisions since: number after the last one.
+      const live = await xds.db.revision.findFirst({ where: { tenantId: xds.tenantId, state: 'live' } });
+      const revisionId = await insertDerivedRevision(xds.db, { tenantId: xds.tenantId, parentId: live?.id ?? null, graph, graphHash: contentHash(graph), createdById: 'test:reset', message: 'reset' });
+      const published = await publishRevision(xds.db, { tenantId: xds.tenantId, revisionId, actor: { type: 'system', id: 'test', name: 'test' } });
+      await xds.ackedAll('envoy-1', published.snapshots.find((x) => x.nodeGroup === 'default')!.version, 30_000);
+    };
+
     return {
       xds,
       db: xds.db,
@@ -186,14 +212,11 @@ export async function startPlaybookHarness(opts: { xdp?: boolean } = {}): Promis
       bob: await withToken(bob),
       ...(lab ? { lab } : {}),
       servedWeights,
+      publishGraph,
       reset: async () => {
         regionA.setErrorRatio(0);
         regionB.setErrorRatio(0);
-        // xds.publish numbers revisions itself; runs have created revisions since: number after the last one.
-        const live = await xds.db.revision.findFirst({ where: { tenantId: xds.tenantId, state: 'live' } });
-        const revisionId = await insertDerivedRevision(xds.db, { tenantId: xds.tenantId, parentId: live?.id ?? null, graph: baseGraph, graphHash: contentHash(baseGraph), createdById: 'test:reset', message: 'reset' });
-        const published = await publishRevision(xds.db, { tenantId: xds.tenantId, revisionId, actor: { type: 'system', id: 'test', name: 'test' } });
-        await xds.ackedAll('envoy-1', published.snapshots.find((x) => x.nodeGroup === 'default')!.version, 30_000);
+        await publishGraph(baseGraph);
         await eventually('Envoy serves the base weights', async () => ((await servedWeights()) === 'api-a=100' ? true : undefined), 30_000, 100);
       },
       startInProcessWorker: async () => {
@@ -276,3 +299,17 @@ export function successBetween(log: ClientLog, from: number, to: number): { rate
 }
 
 
+
+/** POST /api/v1/playbooks; the new playbook's id. */
+export async function createPlaybookAs(token: string, name: string, spec: unknown): Promise<string> {
+  const res = await call(playbooksRoute.POST, { token, json: { name, spec } });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  return res.body.playbook.id as string;
+}
+
+/** POST /api/v1/playbooks/[id]/triggers; the new trigger's id. */
+export async function createTriggerAs(token: string, playbookId: string, json: Record<string, unknown>): Promise<string> {
+  const res = await call(triggersRoute.POST, { token, params: { id: playbookId }, json });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  return res.body.trigger.id as string;
+}
