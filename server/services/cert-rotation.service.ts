@@ -53,23 +53,40 @@ export async function upsertCertRotationSchedule(temporal: ProxyShardTemporal, s
     taskQueue: temporal.taskQueue,
     args: [input],
   };
+  await createOrUpdateIntervalSchedule(temporal, {
+    scheduleId,
+    every: s.every,
+    action,
+    note: `rotation of certificate ${s.certificateName}`,
+    ...(s.paused !== undefined ? { paused: s.paused } : {}),
+  });
+  return { scheduleId };
+}
+
+/**
+ * Creates an interval schedule that never overlaps its runs (SKIP), or, when it exists, updates its interval
+ * and action (and pauses/resumes it when `paused` is given): idempotent for start-up and API calls.
+ */
+export async function createOrUpdateIntervalSchedule(
+  temporal: ProxyShardTemporal,
+  s: { scheduleId: string; every: string; action: ScheduleOptionsAction; note: string; paused?: boolean },
+): Promise<void> {
   const spec = { intervals: [{ every: s.every as `${number}s` }] };
   try {
     await temporal.client.schedule.create({
-      scheduleId,
+      scheduleId: s.scheduleId,
       spec,
-      action,
+      action: s.action,
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
-      state: { paused: s.paused ?? false, note: `rotation of certificate ${s.certificateName}` },
+      state: { paused: s.paused ?? false, note: s.note },
     });
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-    const handle = temporal.client.schedule.getHandle(scheduleId);
-    await handle.update((prev) => ({ ...prev, spec, action }));
+    const handle = temporal.client.schedule.getHandle(s.scheduleId);
+    await handle.update((prev) => ({ ...prev, spec, action: s.action }));
     if (s.paused === true) await handle.pause('paused through the API');
     if (s.paused === false) await handle.unpause('resumed through the API');
   }
-  return { scheduleId };
 }
 
 /** Removes the certificate's rotation schedule (no-op when there is none). */
