@@ -5,20 +5,13 @@
  * Deterministic code only; contracts are imported as types.
  */
 import { proxyActivities } from '@temporalio/workflow';
+import { notify, PKI_ACTIVITY_OPTIONS } from './certificate-material';
 import type { CertExpiryActivities, CertExpiryCheckInput, CertExpiryCheckResult } from '../contracts/cert-expiry.schema';
-import type { NotifyActivities } from '../contracts/notify.schema';
 
 // Same string as contracts/cert-expiry.schema.ts CERT_EXPIRING_KIND (values are not imported into the bundle).
 const CERT_EXPIRING_KIND = 'certificate.expiring';
 
-const { listExpiringCertificates, refreshCrlsAndSnapshots } = proxyActivities<CertExpiryActivities>({
-  startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
-});
-const { notify } = proxyActivities<NotifyActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
-});
+const { listExpiringCertificates, refreshCrlsAndSnapshots } = proxyActivities<CertExpiryActivities>(PKI_ACTIVITY_OPTIONS);
 
 export async function certExpiryCheckWorkflow(input: CertExpiryCheckInput): Promise<CertExpiryCheckResult> {
   const expiring = await listExpiringCertificates({ thresholdSeconds: input.thresholdSeconds });

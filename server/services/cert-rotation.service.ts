@@ -17,9 +17,18 @@ import type { ProxyShardTemporal } from '../temporal/client';
 /** Starts a rotation now; when one is already running for the certificate, returns that one. */
 export async function startCertRotation(temporal: ProxyShardTemporal, request: CertRotationInput): Promise<{ workflowId: string; runId: string; alreadyRunning: boolean }> {
   const input = CertRotationInputSchema.parse(request);
-  const workflowId = certRotationWorkflowId(input.tenantId, input.certificateName);
+  return startOrJoinWorkflow(temporal, CERT_ROTATION_WORKFLOW, certRotationWorkflowId(input.tenantId, input.certificateName), [input]);
+}
+
+/** Starts the workflow under its business-key id; when one is already running under it, returns that one. */
+export async function startOrJoinWorkflow(
+  temporal: ProxyShardTemporal,
+  workflowType: string,
+  workflowId: string,
+  args: unknown[],
+): Promise<{ workflowId: string; runId: string; alreadyRunning: boolean }> {
   try {
-    const handle = await temporal.client.workflow.start(CERT_ROTATION_WORKFLOW, { workflowId, taskQueue: temporal.taskQueue, args: [input] });
+    const handle = await temporal.client.workflow.start(workflowType, { workflowId, taskQueue: temporal.taskQueue, args });
     return { workflowId, runId: handle.firstExecutionRunId, alreadyRunning: false };
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;

@@ -20,6 +20,7 @@ import { normaliseSerial } from '../../server/pki/x509';
 import { ensureTenantCa, issueCertificate } from '../../server/services/certificate.service';
 import { publishRevision } from '../../server/services/publish.service';
 import type { ProxyShardTemporal } from '../../server/temporal/client';
+import { createCaRotationActivities } from '../../workers/ca-rotation.activities';
 import { createCertExpiryActivities } from '../../workers/cert-expiry.activities';
 import { createCertificateActivities, type CertificateActivityDeps } from '../../workers/certificate.activities';
 import type { RunningEnvoy } from '../../workers/envoy/envoy.process';
@@ -122,6 +123,7 @@ export async function startTlsHarness(): Promise<TlsHarness> {
           ...createNotifyActivities({ db: workerDb }),
           ...createCertificateActivities({ db: workerDb, ...deps }),
           ...createCertExpiryActivities({ db: workerDb }),
+          ...createCaRotationActivities({ db: workerDb }),
         },
       });
       const run = worker.run();

@@ -25,6 +25,7 @@ import { createXdpActivities } from '../xdp.activities';
 import { createNotifyActivities } from '../notify.activities';
 import { createCertificateActivities } from '../certificate.activities';
 import { createCertExpiryActivities } from '../cert-expiry.activities';
+import { createCaRotationActivities } from '../ca-rotation.activities';
 import { ensureCertExpirySchedule } from '../../server/services/cert-expiry.service';
 import { closeTemporalClients, getTemporalClient } from '../../server/temporal/client';
 import { createPlaybookActivities } from '../playbook.activities';
@@ -161,6 +162,8 @@ async function main(): Promise<number> {
       ...createCertificateActivities({ db }),
       // certExpiryCheckWorkflow: expiry alerts, stale CRLs re-signed and re-published.
       ...createCertExpiryActivities({ db }),
+      // caRotationWorkflow: new CA, trust overlap, leaves reissued by certRotationWorkflow children, old CA retired.
+      ...createCaRotationActivities({ db }),
     };
     worker = await Worker.create({
       connection,
