@@ -1,5 +1,6 @@
 /**
- * The scheduled certificate expiry check (issue 8, Deliver 5): one Temporal Schedule (CERT_EXPIRY_SCHEDULE_ID)
+ * The scheduled certificate expiry check (issue 8, Deliver 5): one Temporal Schedule per task queue
+ * (certExpiryScheduleId)
  * runs certExpiryCheckWorkflow every CERT_EXPIRY_CHECK_INTERVAL. It alerts (`certificate.expiring`, once per
  * certificate per UTC day) on active certificates expiring within max(threshold, their renew-before), re-signs
  * CRLs past half their lifetime and re-publishes the live snapshots of those tenants (CRLs are inline in them).
@@ -7,7 +8,8 @@
 import type { Actor } from './workflows.schema';
 
 export const CERT_EXPIRY_CHECK_WORKFLOW = 'certExpiryCheckWorkflow';
-export const CERT_EXPIRY_SCHEDULE_ID = 'cert-expiry-check';
+/** One per namespace and task queue: the worker replicas of a deployment share it; deployments do not. */
+export const certExpiryScheduleId = (taskQueue: string) => `cert-expiry-check:${taskQueue}`;
 /** Notification kind of an expiring certificate. */
 export const CERT_EXPIRING_KIND = 'certificate.expiring';
 

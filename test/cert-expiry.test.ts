@@ -49,10 +49,9 @@ test('the scheduled expiry check sends one signed certificate.expiring webhook p
   const staleAt = new Date();
   await h.db.certificateAuthority.updateMany({ where: { tenantId: h.tenantId }, data: { crlNextUpdate: staleAt } });
   const worker = await h.startWorker();
-  const scheduleId = `cert-expiry-check-${h.temporal.taskQueue}`;
   // Created twice: the second call updates the one schedule (what every worker start does).
-  await ensureCertExpirySchedule(h.temporal, { every: '60s', thresholdSeconds: 3 * 3600, scheduleId });
-  await ensureCertExpirySchedule(h.temporal, { every: '2s', thresholdSeconds: 3 * 3600, scheduleId });
+  await ensureCertExpirySchedule(h.temporal, { every: '60s', thresholdSeconds: 3 * 3600 });
+  const { scheduleId } = await ensureCertExpirySchedule(h.temporal, { every: '2s', thresholdSeconds: 3 * 3600 });
   const schedule = h.temporal.client.schedule.getHandle(scheduleId);
   try {
     const runs = await eventually(

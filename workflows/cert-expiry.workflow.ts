@@ -1,5 +1,5 @@
 /**
- * certExpiryCheckWorkflow (issue 8, Deliver 5), run by the CERT_EXPIRY_SCHEDULE_ID Temporal Schedule:
+ * certExpiryCheckWorkflow (issue 8, Deliver 5), run by the certExpiryScheduleId(task queue) Temporal Schedule:
  * alerts on certificates about to expire (`certificate.expiring`, one delivery per certificate per UTC day
  * through the dedupe key), then re-signs stale CRLs and re-publishes the snapshots that carry them.
  * Deterministic code only; contracts are imported as types.

@@ -3,7 +3,7 @@
  * when it exists (interval and threshold come from server/env.ts), so restarts never duplicate it.
  */
 import type { ScheduleOptionsAction } from '@temporalio/client';
-import { CERT_EXPIRY_CHECK_WORKFLOW, CERT_EXPIRY_SCHEDULE_ID, type CertExpiryCheckInput } from '../../contracts/cert-expiry.schema';
+import { CERT_EXPIRY_CHECK_WORKFLOW, certExpiryScheduleId, type CertExpiryCheckInput } from '../../contracts/cert-expiry.schema';
 import type { ProxyShardTemporal } from '../temporal/client';
 import { createOrUpdateIntervalSchedule } from './cert-rotation.service';
 
@@ -13,7 +13,7 @@ export async function ensureCertExpirySchedule(
   temporal: ProxyShardTemporal,
   opts: { every: string; thresholdSeconds: number; scheduleId?: string },
 ): Promise<{ scheduleId: string }> {
-  const scheduleId = opts.scheduleId ?? CERT_EXPIRY_SCHEDULE_ID;
+  const scheduleId = opts.scheduleId ?? certExpiryScheduleId(temporal.taskQueue);
   const input: CertExpiryCheckInput = { thresholdSeconds: opts.thresholdSeconds, actor: EXPIRY_CHECK_ACTOR };
   const action: ScheduleOptionsAction = {
     type: 'startWorkflow',

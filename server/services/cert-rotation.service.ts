@@ -92,7 +92,14 @@ export async function createOrUpdateIntervalSchedule(
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
     const handle = temporal.client.schedule.getHandle(s.scheduleId);
-    await handle.update((prev) => ({ ...prev, spec, action: s.action }));
+    try {
+      await handle.update((prev) => ({ ...prev, spec, action: s.action }));
+    } catch (e) {
+      // Deleted between create and update (another process): create it again.
+      if ((e as { name?: string }).name !== 'ScheduleNotFoundError') throw e;
+      await createOrUpdateIntervalSchedule(temporal, s);
+      return;
+    }
     if (s.paused === true) await handle.pause('paused through the API');
     if (s.paused === false) await handle.unpause('resumed through the API');
   }
