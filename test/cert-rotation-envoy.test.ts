@@ -16,8 +16,9 @@ import { certRotationScheduleId } from '../contracts/certificate.schema';
 import { RouteGraphSchema, type RouteGraph } from '../contracts/route-graph.schema';
 import { freePort } from '../scripts/lib/ports';
 import { crlSerials, normaliseSerial } from '../server/pki/x509';
-import { crlPem, trustBundle } from '../server/services/certificate.service';
+import { crlPem, reissueCertificate, trustBundle } from '../server/services/certificate.service';
 import { deleteCertRotationSchedule, startCertRotation, upsertCertRotationSchedule } from '../server/services/cert-rotation.service';
+import type { ReissueFn } from '../workers/certificate.activities';
 import type { RunningEnvoy } from '../workers/envoy/envoy.process';
 import { startVersionedUpstream, type VersionedUpstream } from './support/rollout-harness';
 import { httpsGet, startTlsHarness, steadyLoad, SYSTEM, type TlsHarness } from './support/tls-harness';
@@ -52,6 +53,17 @@ async function attempts(workflowId: string) {
   const rows = await h.db.auditEntry.findMany({ where: { tenantId: h.tenantId, action: CERT_ROTATION_ATTEMPT_AUDIT }, orderBy: { seq: 'asc' } });
   return rows.map((r) => r.details as { workflowId: string; attempt: number; outcome: string; error: string | null; newSerial: string }).filter((d) => d.workflowId === workflowId);
 }
+
+/**
+ * Failure injection through the issuing port: the real successor is issued, then its stored certificate is
+ * swapped for the current one, so chain and key do not match and Envoy rejects the Secret (NACK).
+ */
+const reissueWithMismatchedCertificate: ReissueFn = async (db, keyBox, tenantId, name, actor, opts) => {
+  const current = await db.certificate.findFirstOrThrow({ where: { tenantId, name, status: 'active' } });
+  const issued = await reissueCertificate(db, keyBox, tenantId, name, actor, opts);
+  await db.certificate.update({ where: { id: issued.id }, data: { certPem: current.certPem } });
+  return issued;
+};
 
 before(async () => {
   h = await startTlsHarness();
@@ -146,17 +158,7 @@ test('a scheduled rotation replaces the leaf under keep-alive and new-connection
 
 test('material Envoy rejects (NACK): the old leaf keeps serving, each attempt is rolled back, audited and alerted, then the workflow gives up', { timeout: 180_000 }, async () => {
   const servedBefore = await activeSerial();
-  // Failure injection through the issuing port: the real successor is issued, then its stored certificate
-  // is swapped for the current one, so chain and key do not match and Envoy rejects the Secret.
-  const worker = await h.startWorker({
-    reissue: async (db, keyBox, tenantId, name, actor, opts) => {
-      const { reissueCertificate } = await import('../server/services/certificate.service');
-      const current = await db.certificate.findFirstOrThrow({ where: { tenantId, name, status: 'active' } });
-      const issued = await reissueCertificate(db, keyBox, tenantId, name, actor, opts);
-      await db.certificate.update({ where: { id: issued.id }, data: { certPem: current.certPem } });
-      return issued;
-    },
-  });
+  const worker = await h.startWorker({ reissue: reissueWithMismatchedCertificate });
   const load = steadyLoad(port, { ca, servername: 'web.test', maxMs: 150_000 });
   try {
     const { workflowId, runId } = await startCertRotation(h.temporal, {
@@ -227,6 +229,35 @@ test('CA rotation with trust overlap under steady load: caRotationWorkflow issue
     await load.stop();
     assert.deepEqual(load.failed, [], `failed requests: ${load.failed.slice(0, 5).join('; ')}`);
     assert.ok(load.ok > 20, `requests: ${load.ok}`);
+  } finally {
+    await load.stop();
+    await worker.stop();
+  }
+});
+
+test('a CA rotation whose leaf cannot be reissued stops before untrusting anything: alerted, both CAs still trusted, no failed request', { timeout: 180_000 }, async () => {
+  const worker = await h.startWorker({ reissue: reissueWithMismatchedCertificate });
+  const load = steadyLoad(port, { ca, servername: 'web.test', maxMs: 150_000 });
+  try {
+    await eventually('load running', async () => (load.ok > 5 ? true : undefined), 10_000);
+    const servedBefore = await activeSerial();
+    const current = await h.db.certificate.findFirstOrThrow({ where: { tenantId: h.tenantId, name: 'web', status: 'active' } });
+    const handle = await h.temporal.client.workflow.start(CA_ROTATION_WORKFLOW, {
+      workflowId: caRotationWorkflowId(h.tenantId, current.caId!),
+      taskQueue: h.temporal.taskQueue,
+      args: [CaRotationInputSchema.parse({ tenantId: h.tenantId, caId: current.caId, actor: SYSTEM, graceSeconds: 1, ackTimeoutMs: 20_000, maxAttempts: 1 })],
+    });
+    await assert.rejects(handle.result(), (err: Error & { cause?: { type?: string; message?: string } }) => {
+      assert.equal(err.cause?.type, 'CaRotationFailed');
+      assert.match(err.cause?.message ?? '', /certificate "web"/);
+      return true;
+    });
+    await load.stop();
+    assert.deepEqual(load.failed, [], `failed requests: ${load.failed.slice(0, 5).join('; ')}`);
+    assert.equal(await activeSerial(), servedBefore, 'the old leaf keeps serving');
+    assert.equal((await h.db.certificateAuthority.findUniqueOrThrow({ where: { id: current.caId! } })).status, 'retiring', 'the old CA is still trusted');
+    const alerts = h.alerts.filter((a) => a.kind === 'certificate.ca_rotation_failed');
+    assert.deepEqual(alerts.map((a) => [a.details.certificateName, a.severity]), [['web', 'critical']]);
   } finally {
     await load.stop();
     await worker.stop();
