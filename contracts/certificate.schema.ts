@@ -187,7 +187,7 @@ export interface CaView {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Workflows (certRotationWorkflow belongs to the delivery side; caRotationWorkflow and the expiry check here).
+// Workflows (certRotationWorkflow belongs to the delivery side; caRotationWorkflow: ./ca-rotation.schema.ts; the expiry check: ./cert-expiry.schema.ts).
 
 export const CERT_ROTATION_WORKFLOW = 'certRotationWorkflow';
 export const CertRotationInputSchema = z.strictObject({
@@ -206,10 +206,3 @@ export type CertRotationInput = z.infer<typeof CertRotationInputSchema>;
 export const certRotationWorkflowId = (tenantId: string, name: string) => `cert-rotation:${tenantId}:${name}`;
 export const certRotationScheduleId = certRotationWorkflowId;
 
-export const CERT_EXPIRY_CHECK_WORKFLOW = 'certExpiryCheckWorkflow';
-export const CertExpiryCheckInputSchema = z.strictObject({
-  /** Alert for active certificates expiring within this many hours. */
-  thresholdHours: z.number().positive().default(14 * 24),
-});
-export type CertExpiryCheckInput = z.input<typeof CertExpiryCheckInputSchema>;
-export const CERT_EXPIRY_CHECK_SCHEDULE_ID = 'cert-expiry-check';

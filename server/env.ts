@@ -87,6 +87,10 @@ export const EnvSchema = z.object({
       }
       return ports;
     }),
+  /** Interval of the certificate expiry check schedule (Temporal duration: "15m", "1h", "5s"). */
+  CERT_EXPIRY_CHECK_INTERVAL: z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as "15m" or "1h"').default('15m'),
+  /** Alert on certificates expiring within this many hours (or within their renew-before, if longer). */
+  CERT_EXPIRY_THRESHOLD_HOURS: z.coerce.number().positive().max(8760).default(168),
   TEMPORAL_ADDRESS: optionalString,
   TEMPORAL_PORT: port(7233),
   TEMPORAL_UI_PORT: port(8233),

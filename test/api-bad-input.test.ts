@@ -51,6 +51,7 @@ test('the endpoints that read a body', () => {
     'PATCH /api/v1/members/[id]',
     'POST /api/v1/auth/sign-in',
     'POST /api/v1/cas/[id]/export-key',
+    'POST /api/v1/cas/[id]/rotate',
     'POST /api/v1/cas/import',
     'POST /api/v1/cas/intermediate',
     'POST /api/v1/certificates',

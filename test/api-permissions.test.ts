@@ -60,6 +60,7 @@ before(async () => {
   const rootId = (await tdb.db.certificateAuthority.findFirstOrThrow({ where: { tenantId: t.id, kind: 'root' } })).id;
   ids['/api/v1/cas/[id]/export-key'] = rootId;
   ids['/api/v1/cas/[id]/retire'] = caId;
+  ids['/api/v1/cas/[id]/rotate'] = caId;
   ids['/api/v1/webhooks/[id]'] = (await createWebhookEndpoint(tdb.db, { tenantId: t.id, name: 'pager', url: 'http://127.0.0.1:9/p', secret: 's', kinds: [] })).id;
 });
 
@@ -87,6 +88,7 @@ const BODIES: Record<string, unknown> = {
   'POST /api/v1/certificates/[id]/schedule': { every: '1h' },
   'POST /api/v1/cas/[id]/export-key': { remove: true },
   'POST /api/v1/cas/intermediate': { newRoot: true },
+  'POST /api/v1/cas/[id]/rotate': { graceSeconds: 60 },
 };
 
 const key = (r: DiscoveredRoute) => `${r.method} ${r.pattern}`;
@@ -169,13 +171,13 @@ test('the roles above viewer get through where the table says', async () => {
   assert.equal(asAdmin.body.member.role, 'admin');
 });
 
-test('certificates: an operator issues and revokes, only an admin manages CAs (import, new intermediate, root key export)', async () => {
+test('certificates: an operator issues and revokes, only an admin manages CAs (import, new intermediate, root key export, rotation)', async () => {
   const t = viewer.tenant;
   const operatorToken = (await makeToken(tdb.db, await makeMember(tdb.db, t, 'operator'))).secret;
   const routes = new Map((await discoverRoutes()).map((r) => [key(r), r]));
   const issued = await call(routes.get('POST /api/v1/certificates')!.handler, { token: operatorToken, json: BODIES['POST /api/v1/certificates'] });
   assert.equal(issued.status, 201, JSON.stringify(issued.body));
-  for (const k of ['POST /api/v1/cas/[id]/export-key', 'POST /api/v1/cas/intermediate', 'POST /api/v1/cas/rewrap-keys', 'POST /api/v1/cas/[id]/retire']) {
+  for (const k of ['POST /api/v1/cas/[id]/export-key', 'POST /api/v1/cas/intermediate', 'POST /api/v1/cas/rewrap-keys', 'POST /api/v1/cas/[id]/retire', 'POST /api/v1/cas/[id]/rotate']) {
     const res = await call(routes.get(k)!.handler, { token: operatorToken, params: { id: ids[k.slice(5)] ?? '' }, json: routes.get(k)!.handler.meta.body ? (BODIES[k] ?? {}) : undefined });
     assert.equal(res.status, 403, k);
   }

@@ -5,18 +5,20 @@
  * keeps the old leaf valid for the grace period and revokes it. What a user observes: no failed request
  * over keep-alive and new connections, the served serial, the certificate states, the CRL, the alerts and
  * the audit log. Failure injection: material Envoy rejects (NACK) leaves the old certificate serving.
+ * caRotationWorkflow replaces the signing intermediate under the same steady load.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { ScheduleDescription } from '@temporalio/client';
+import { CA_ROTATION_WORKFLOW, CaRotationInputSchema, caRotationWorkflowId, type CaRotationResult } from '../contracts/ca-rotation.schema';
 import { CERT_ROTATION_ATTEMPT_AUDIT } from '../contracts/cert-rotation.schema';
 import { certRotationScheduleId } from '../contracts/certificate.schema';
 import { RouteGraphSchema, type RouteGraph } from '../contracts/route-graph.schema';
 import { freePort } from '../scripts/lib/ports';
 import { crlSerials, normaliseSerial } from '../server/pki/x509';
-import { createNewIntermediate, crlPem, retireCa, trustBundle } from '../server/services/certificate.service';
-import { refreshLiveSnapshots } from '../server/services/publish.service';
+import { crlPem, reissueCertificate, trustBundle } from '../server/services/certificate.service';
 import { deleteCertRotationSchedule, startCertRotation, upsertCertRotationSchedule } from '../server/services/cert-rotation.service';
+import type { ReissueFn } from '../workers/certificate.activities';
 import type { RunningEnvoy } from '../workers/envoy/envoy.process';
 import { startVersionedUpstream, type VersionedUpstream } from './support/rollout-harness';
 import { httpsGet, startTlsHarness, steadyLoad, SYSTEM, type TlsHarness } from './support/tls-harness';
@@ -51,6 +53,17 @@ async function attempts(workflowId: string) {
   const rows = await h.db.auditEntry.findMany({ where: { tenantId: h.tenantId, action: CERT_ROTATION_ATTEMPT_AUDIT }, orderBy: { seq: 'asc' } });
   return rows.map((r) => r.details as { workflowId: string; attempt: number; outcome: string; error: string | null; newSerial: string }).filter((d) => d.workflowId === workflowId);
 }
+
+/**
+ * Failure injection through the issuing port: the real successor is issued, then its stored certificate is
+ * swapped for the current one, so chain and key do not match and Envoy rejects the Secret (NACK).
+ */
+const reissueWithMismatchedCertificate: ReissueFn = async (db, keyBox, tenantId, name, actor, opts) => {
+  const current = await db.certificate.findFirstOrThrow({ where: { tenantId, name, status: 'active' } });
+  const issued = await reissueCertificate(db, keyBox, tenantId, name, actor, opts);
+  await db.certificate.update({ where: { id: issued.id }, data: { certPem: current.certPem } });
+  return issued;
+};
 
 before(async () => {
   h = await startTlsHarness();
@@ -145,17 +158,7 @@ test('a scheduled rotation replaces the leaf under keep-alive and new-connection
 
 test('material Envoy rejects (NACK): the old leaf keeps serving, each attempt is rolled back, audited and alerted, then the workflow gives up', { timeout: 180_000 }, async () => {
   const servedBefore = await activeSerial();
-  // Failure injection through the issuing port: the real successor is issued, then its stored certificate
-  // is swapped for the current one, so chain and key do not match and Envoy rejects the Secret.
-  const worker = await h.startWorker({
-    reissue: async (db, keyBox, tenantId, name, actor, opts) => {
-      const { reissueCertificate } = await import('../server/services/certificate.service');
-      const current = await db.certificate.findFirstOrThrow({ where: { tenantId, name, status: 'active' } });
-      const issued = await reissueCertificate(db, keyBox, tenantId, name, actor, opts);
-      await db.certificate.update({ where: { id: issued.id }, data: { certPem: current.certPem } });
-      return issued;
-    },
-  });
+  const worker = await h.startWorker({ reissue: reissueWithMismatchedCertificate });
   const load = steadyLoad(port, { ca, servername: 'web.test', maxMs: 150_000 });
   try {
     const { workflowId, runId } = await startCertRotation(h.temporal, {
@@ -194,33 +197,67 @@ test('material Envoy rejects (NACK): the old leaf keeps serving, each attempt is
   }
 });
 
-test('CA rotation with trust overlap under steady load: new intermediate, leaf reissued from it, old intermediate retired — no failed request', { timeout: 180_000 }, async () => {
-  // The steps of a CA rotation (new intermediate → trust bundle with old and new → reissue every leaf →
-  // verify → remove the old trust), run through the services and certRotationWorkflow.
+test('CA rotation with trust overlap under steady load: caRotationWorkflow issues a new intermediate, reissues the leaf from it, retires the old one — no failed request', { timeout: 180_000 }, async () => {
   const worker = await h.startWorker();
   const load = steadyLoad(port, { ca, servername: 'web.test', maxMs: 150_000 });
   try {
     await eventually('load running', async () => (load.ok > 5 ? true : undefined), 10_000);
     const before = await h.db.certificate.findFirstOrThrow({ where: { tenantId: h.tenantId, name: 'web', status: 'active' } });
-    const { intermediate, retiring } = await createNewIntermediate(h.db, h.keyBox, h.tenantId, {}, SYSTEM);
-    assert.ok(retiring.some((c) => c.id === before.caId), 'the old intermediate is retiring (still trusted)');
-    const overlap = await refreshLiveSnapshots(h.db, { tenantId: h.tenantId, actor: SYSTEM });
-    await h.acked('envoy-tls', overlap!.snapshots[0]!.version);
+    const oldCa = await h.db.certificateAuthority.findUniqueOrThrow({ where: { id: before.caId! } });
+    const handle = await h.temporal.client.workflow.start(CA_ROTATION_WORKFLOW, {
+      workflowId: caRotationWorkflowId(h.tenantId, oldCa.id),
+      taskQueue: h.temporal.taskQueue,
+      args: [CaRotationInputSchema.parse({ tenantId: h.tenantId, caId: oldCa.id, actor: SYSTEM, graceSeconds: 1, ackTimeoutMs: 20_000 })],
+    });
+    const result = (await handle.result()) as CaRotationResult;
 
-    const { workflowId, runId } = await startCertRotation(h.temporal, { tenantId: h.tenantId, certificateName: 'web', actor: SYSTEM, graceSeconds: 1, ackTimeoutMs: 20_000 });
-    const result = (await h.temporal.client.workflow.getHandle(workflowId, runId).result()) as { newSerial: string };
     const after = await h.db.certificate.findFirstOrThrow({ where: { tenantId: h.tenantId, name: 'web', status: 'active' } });
-    assert.equal(after.caId, intermediate.id, 'the new leaf comes from the new intermediate');
-    assert.equal(normaliseSerial(after.serial), normaliseSerial(result.newSerial));
+    assert.equal(after.caId, result.newCaId, 'the new leaf comes from the new intermediate');
+    assert.notEqual(result.newCaId, oldCa.id);
+    assert.deepEqual(result.retiredCaIds, [oldCa.id]);
+    assert.deepEqual(result.leaves.map((l) => [l.certificateName, normaliseSerial(l.oldSerial), normaliseSerial(l.newSerial)]), [['web', normaliseSerial(before.serial), normaliseSerial(after.serial)]]);
+    assert.equal((await h.db.certificateAuthority.findUniqueOrThrow({ where: { id: oldCa.id } })).status, 'retired');
+    assert.equal((await certificateRow(normaliseSerial(before.serial))).status, 'revoked', 'the old leaf is revoked after its grace period');
+    // The old intermediate is out of the trust Envoy validates peers with.
+    const bundle = await trustBundle(h.db, h.tenantId);
+    assert.ok(!bundle.includes(oldCa.certPem.trim()), 'the old intermediate is no longer trusted');
+    const ids = await h.db.auditEntry.findMany({ where: { tenantId: h.tenantId, action: { in: ['ca.rotate', 'ca.retire'] } }, orderBy: { seq: 'asc' } });
+    assert.deepEqual(ids.map((a) => a.action).slice(-2), ['ca.rotate', 'ca.retire']);
 
-    await retireCa(h.db, h.tenantId, before.caId!, SYSTEM);
-    const retired = await refreshLiveSnapshots(h.db, { tenantId: h.tenantId, actor: SYSTEM });
-    await h.acked('envoy-tls', retired!.snapshots[0]!.version);
     await eventually('new connections get the reissued leaf', async () => (load.serials.fresh.at(-1) === normaliseSerial(after.serial) ? true : undefined), 10_000);
     await new Promise((r) => setTimeout(r, 500));
     await load.stop();
     assert.deepEqual(load.failed, [], `failed requests: ${load.failed.slice(0, 5).join('; ')}`);
     assert.ok(load.ok > 20, `requests: ${load.ok}`);
+  } finally {
+    await load.stop();
+    await worker.stop();
+  }
+});
+
+test('a CA rotation whose leaf cannot be reissued stops before untrusting anything: alerted, both CAs still trusted, no failed request', { timeout: 180_000 }, async () => {
+  const worker = await h.startWorker({ reissue: reissueWithMismatchedCertificate });
+  const load = steadyLoad(port, { ca, servername: 'web.test', maxMs: 150_000 });
+  try {
+    await eventually('load running', async () => (load.ok > 5 ? true : undefined), 10_000);
+    const servedBefore = await activeSerial();
+    const current = await h.db.certificate.findFirstOrThrow({ where: { tenantId: h.tenantId, name: 'web', status: 'active' } });
+    const handle = await h.temporal.client.workflow.start(CA_ROTATION_WORKFLOW, {
+      workflowId: caRotationWorkflowId(h.tenantId, current.caId!),
+      taskQueue: h.temporal.taskQueue,
+      args: [CaRotationInputSchema.parse({ tenantId: h.tenantId, caId: current.caId, actor: SYSTEM, graceSeconds: 1, ackTimeoutMs: 20_000, maxAttempts: 1 })],
+    });
+    await assert.rejects(handle.result(), (err: Error & { cause?: { type?: string; message?: string } }) => {
+      assert.equal(err.cause?.type, 'CaRotationFailed');
+      assert.match(err.cause?.message ?? '', /certificate "web"/);
+      return true;
+    });
+    await load.stop();
+    assert.deepEqual(load.failed, [], `failed requests: ${load.failed.slice(0, 5).join('; ')}`);
+    assert.equal(await activeSerial(), servedBefore, 'the old leaf keeps serving');
+    assert.equal((await h.db.certificateAuthority.findUniqueOrThrow({ where: { id: current.caId! } })).status, 'retiring', 'the old CA is still trusted');
+    const alerts = h.alerts.filter((a) => a.kind === 'certificate.ca_rotation_failed');
+    assert.deepEqual(alerts.map((a) => [a.details.certificateName, a.severity]), [['web', 'critical']]);
   } finally {
     await load.stop();
     await worker.stop();

@@ -181,4 +181,10 @@ test('certs issue|list --expiring-within|show|revoke and cas list|crl: the revok
   const refused = await cli(['cas', 'rewrap-keys', ...conn]);
   assert.equal(refused.code, 1, 'an operator may not manage CAs');
   assert.match(refused.stderr, /cas\.manage/);
+  const rotateRefused = await cli(['cas', 'rotate', cert.caId, '--grace-seconds', '60', ...conn]);
+  assert.equal(rotateRefused.code, 1, 'an operator may not rotate a CA');
+  assert.match(rotateRefused.stderr, /cas\.manage/);
+  const badGrace = await cli(['cas', 'rotate', cert.caId, '--grace-seconds', 'soon', ...conn]);
+  assert.equal(badGrace.code, 2);
+  assert.match(badGrace.stderr, /grace-seconds/);
 });

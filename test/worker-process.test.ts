@@ -14,6 +14,7 @@ import { canonicalJson } from '../core/canonical-json';
 import { repoRoot } from '../server/env';
 import { startPublishRevision } from '../server/temporal/client';
 import { PublishAuditAction } from '../contracts/workflows.schema';
+import { certExpiryScheduleId } from '../contracts/cert-expiry.schema';
 import { createTestDatabase, type TestDatabase } from './support/db';
 import { getTestTemporal, uniqueTaskQueue, type TestTemporal } from './support/temporal';
 
@@ -70,6 +71,7 @@ test('the worker process serves health and metrics, runs a publish, and stops cl
       TEMPORAL_TASK_QUEUE: taskQueue,
       WORKER_HTTP_PORT: String(httpPort),
       WORKER_TEMPORAL_METRICS_PORT: String(temporalMetricsPort),
+      CERT_EXPIRY_CHECK_INTERVAL: '7m',
     },
   });
   child.stdout?.on('data', (b: Buffer) => (output += b.toString('utf8')));
@@ -105,6 +107,12 @@ test('the worker process serves health and metrics, runs a publish, and stops cl
   const handle = await startPublishRevision({ client, connection, taskQueue }, { tenantId: tenant.id, revisionId: revision.id, actor, ackTimeoutMs: 10_000 });
   const result = await handle.result();
   assert.equal(result.changed, true);
+  // At start-up the worker created the certificate expiry check's schedule, on its queue, at the configured interval.
+  const expirySchedule = client.schedule.getHandle(certExpiryScheduleId(taskQueue));
+  const described = await expirySchedule.describe();
+  assert.deepEqual(described.spec.intervals?.map((i) => i.every), [7 * 60_000]);
+  assert.equal(described.action.type === 'startWorkflow' ? [described.action.workflowType, described.action.taskQueue].join(' ') : '', `certExpiryCheckWorkflow ${taskQueue}`);
+  await expirySchedule.delete();
   assert.ok(result.versions.length >= 1, 'the demo graph publishes at least one node group');
   // No proxy is connected in this test: every group is done at once, with nobody to wait for.
   assert.deepEqual(

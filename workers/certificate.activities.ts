@@ -163,7 +163,7 @@ export function createCertificateActivities(deps: CertificateActivityDeps): Cert
 }
 
 /** Runs a service call; its domain errors (AppError other than internal) become non-retryable failures. */
-async function domain<T>(fn: () => Promise<T>): Promise<T> {
+export async function domain<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {

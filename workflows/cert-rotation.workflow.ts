@@ -14,10 +14,9 @@
  */
 import { ApplicationFailure, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import { errorText } from './activity-failure';
-import type { CertificateActivities, CertRotationResult, MaterialPublished, ServedCertificateCheck } from '../contracts/cert-rotation.schema';
+import { materialAckWaiter, notify, PKI_ACTIVITY_OPTIONS } from './certificate-material';
+import type { CertificateActivities, CertRotationResult, ServedCertificateCheck } from '../contracts/cert-rotation.schema';
 import type { CertRotationInput } from '../contracts/certificate.schema';
-import type { NotifyActivities } from '../contracts/notify.schema';
-import type { PublishActivities } from '../contracts/workflows.schema';
 
 const DEFAULT_MAX_ATTEMPTS = 5;
 const DEFAULT_BACKOFF_SECONDS = 60;
@@ -28,46 +27,19 @@ const DEFAULT_ACK_TIMEOUT_MS = 60_000;
 const ATTEMPT_AUDIT_FAILED_KIND = 'certificate.rotation_failed';
 const ROTATION_FAILED = 'CertificateRotationFailed';
 
-const pki = proxyActivities<CertificateActivities>({
-  startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
-});
+const pki = proxyActivities<CertificateActivities>(PKI_ACTIVITY_OPTIONS);
 const { verifyServedCertificate } = proxyActivities<CertificateActivities>({
   startToCloseTimeout: '1 minute',
   // A failed check is a non-retryable ApplicationFailure (the activity already retries handshakes itself).
   retry: { initialInterval: '1 second', maximumAttempts: 3 },
-});
-const { notify } = proxyActivities<NotifyActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
 });
 
 export async function certRotationWorkflow(input: CertRotationInput): Promise<CertRotationResult> {
   const info = workflowInfo();
   const maxAttempts = input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   const ackTimeoutMs = input.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
-  const { awaitProxyAck } = proxyActivities<PublishActivities>({
-    startToCloseTimeout: ackTimeoutMs + 60_000,
-    heartbeatTimeout: '20 seconds',
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 },
-  });
-
   /** Waits for every proxy of every node group to ACK what `published` produced; throws on NACK or timeout. */
-  const acked = async (published: MaterialPublished): Promise<void> => {
-    if (published.revisionId === null) return;
-    const revisionId = published.revisionId;
-    await Promise.all(
-      published.snapshots.map(async (s) => {
-        const r = await awaitProxyAck({ tenantId: input.tenantId, revisionId, actor: input.actor, nodeGroup: s.nodeGroup, version: s.version, timeoutMs: ackTimeoutMs });
-        if (r.outcome === 'timedOut') {
-          throw ApplicationFailure.nonRetryable(
-            `node group ${s.nodeGroup}: ${r.pending.map((p) => p.nodeId).join(', ')} did not ACK version ${s.version} within ${ackTimeoutMs} ms`,
-            'ProxyAckTimeout',
-          );
-        }
-      }),
-    );
-  };
+  const acked = materialAckWaiter(input.tenantId, input.actor, ackTimeoutMs);
 
   let old = await pki.currentCertificate({ tenantId: input.tenantId, certificateName: input.certificateName });
   for (let attempt = 1; ; attempt++) {

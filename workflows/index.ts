@@ -6,4 +6,6 @@ export { publishRevisionWorkflow } from './publish-revision.workflow';
 export { canaryPromotionWorkflow } from './canary-promotion.workflow';
 export { pushXdpPolicyWorkflow } from './xdp-push.workflow';
 export { certRotationWorkflow } from './cert-rotation.workflow';
+export { certExpiryCheckWorkflow } from './cert-expiry.workflow';
+export { caRotationWorkflow } from './ca-rotation.workflow';
 export { failoverPlaybookWorkflow, playbookTriggerWorkflow } from './failover-playbook.workflow';

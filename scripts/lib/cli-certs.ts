@@ -10,6 +10,7 @@
  *   certs schedule <id> [--every 720h] [--grace-seconds N] [--pause|--resume]
  *   cas list | show <id> | crl <id> | import --cert F --key F | intermediate [--root-key F] [--new-root]
  *   cas export-key <root id> [--remove] | retire <id> | rewrap-keys
+ *   cas rotate <id> [--new-root] [--grace-seconds N]            starts caRotationWorkflow
  */
 import { readFileSync } from 'node:fs';
 
@@ -19,7 +20,7 @@ export const CERTS_USAGE = `  certs list [--expiring-within HOURS] [--status S] 
   certs import <name> --cert FILE --key FILE --chain FILE [--usage server|client]
   certs revoke <id> [--reason R] | rotate <id> [--grace-seconds N] | schedule <id> [--every 720h] [--grace-seconds N] [--pause|--resume]
   cas list | show <id> | crl <id> | import --cert FILE --key FILE | intermediate [--root-key FILE] [--new-root]
-  cas export-key <root id> [--remove] | retire <id> | rewrap-keys`;
+  cas export-key <root id> [--remove] | retire <id> | rewrap-keys | rotate <id> [--new-root] [--grace-seconds N]`;
 
 /** Options of these commands (merged into the CLI's parseArgs table). */
 export const CERTS_OPTIONS = {
@@ -232,6 +233,13 @@ export async function runCertsCommand(ctx: CertsCliContext): Promise<number | un
     case 'retire': {
       const r = (await api('POST', `api/v1/cas/${id()}/retire`)) as { ca: CaJson };
       print(r, () => [`retired ${r.ca.id}`]);
+      return 0;
+    }
+    case 'rotate': {
+      const grace = num(ctx, 'grace-seconds', o['grace-seconds']);
+      const body = { ...(o['new-root'] ? { newRoot: true } : {}), ...(grace !== undefined ? { graceSeconds: grace } : {}) };
+      const r = (await api('POST', `api/v1/cas/${id()}/rotate`, body)) as { rotation: { workflowId: string; alreadyRunning: boolean } };
+      print(r, () => [`${r.rotation.alreadyRunning ? 'already rotating' : 'CA rotation started'}: ${r.rotation.workflowId}`]);
       return 0;
     }
     case 'rewrap-keys': {

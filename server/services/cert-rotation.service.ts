@@ -17,9 +17,18 @@ import type { ProxyShardTemporal } from '../temporal/client';
 /** Starts a rotation now; when one is already running for the certificate, returns that one. */
 export async function startCertRotation(temporal: ProxyShardTemporal, request: CertRotationInput): Promise<{ workflowId: string; runId: string; alreadyRunning: boolean }> {
   const input = CertRotationInputSchema.parse(request);
-  const workflowId = certRotationWorkflowId(input.tenantId, input.certificateName);
+  return startOrJoinWorkflow(temporal, CERT_ROTATION_WORKFLOW, certRotationWorkflowId(input.tenantId, input.certificateName), [input]);
+}
+
+/** Starts the workflow under its business-key id; when one is already running under it, returns that one. */
+export async function startOrJoinWorkflow(
+  temporal: ProxyShardTemporal,
+  workflowType: string,
+  workflowId: string,
+  args: unknown[],
+): Promise<{ workflowId: string; runId: string; alreadyRunning: boolean }> {
   try {
-    const handle = await temporal.client.workflow.start(CERT_ROTATION_WORKFLOW, { workflowId, taskQueue: temporal.taskQueue, args: [input] });
+    const handle = await temporal.client.workflow.start(workflowType, { workflowId, taskQueue: temporal.taskQueue, args });
     return { workflowId, runId: handle.firstExecutionRunId, alreadyRunning: false };
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
@@ -53,23 +62,47 @@ export async function upsertCertRotationSchedule(temporal: ProxyShardTemporal, s
     taskQueue: temporal.taskQueue,
     args: [input],
   };
+  await createOrUpdateIntervalSchedule(temporal, {
+    scheduleId,
+    every: s.every,
+    action,
+    note: `rotation of certificate ${s.certificateName}`,
+    ...(s.paused !== undefined ? { paused: s.paused } : {}),
+  });
+  return { scheduleId };
+}
+
+/**
+ * Creates an interval schedule that never overlaps its runs (SKIP), or, when it exists, updates its interval
+ * and action (and pauses/resumes it when `paused` is given): idempotent for start-up and API calls.
+ */
+export async function createOrUpdateIntervalSchedule(
+  temporal: ProxyShardTemporal,
+  s: { scheduleId: string; every: string; action: ScheduleOptionsAction; note: string; paused?: boolean },
+): Promise<void> {
   const spec = { intervals: [{ every: s.every as `${number}s` }] };
   try {
     await temporal.client.schedule.create({
-      scheduleId,
+      scheduleId: s.scheduleId,
       spec,
-      action,
+      action: s.action,
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
-      state: { paused: s.paused ?? false, note: `rotation of certificate ${s.certificateName}` },
+      state: { paused: s.paused ?? false, note: s.note },
     });
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-    const handle = temporal.client.schedule.getHandle(scheduleId);
-    await handle.update((prev) => ({ ...prev, spec, action }));
+    const handle = temporal.client.schedule.getHandle(s.scheduleId);
+    try {
+      await handle.update((prev) => ({ ...prev, spec, action: s.action }));
+    } catch (e) {
+      // Deleted between create and update (another process): create it again.
+      if ((e as { name?: string }).name !== 'ScheduleNotFoundError') throw e;
+      await createOrUpdateIntervalSchedule(temporal, s);
+      return;
+    }
     if (s.paused === true) await handle.pause('paused through the API');
     if (s.paused === false) await handle.unpause('resumed through the API');
   }
-  return { scheduleId };
 }
 
 /** Removes the certificate's rotation schedule (no-op when there is none). */

@@ -20,6 +20,8 @@ import { normaliseSerial } from '../../server/pki/x509';
 import { ensureTenantCa, issueCertificate } from '../../server/services/certificate.service';
 import { publishRevision } from '../../server/services/publish.service';
 import type { ProxyShardTemporal } from '../../server/temporal/client';
+import { createCaRotationActivities } from '../../workers/ca-rotation.activities';
+import { createCertExpiryActivities } from '../../workers/cert-expiry.activities';
 import { createCertificateActivities, type CertificateActivityDeps } from '../../workers/certificate.activities';
 import type { RunningEnvoy } from '../../workers/envoy/envoy.process';
 import { createNotifyActivities } from '../../workers/notify.activities';
@@ -36,7 +38,7 @@ export interface TlsHarness {
   keyBox: KeyBox;
   temporal: ProxyShardTemporal;
   /** Webhook deliveries received (parsed JSON bodies). */
-  alerts: { kind: string; severity: string; subject: string; details: Record<string, unknown> }[];
+  alerts: { kind: string; severity: string; subject: string; details: Record<string, unknown>; raw: string; signature: string }[];
   /** Issues a certificate from the tenant's CA. */
   issue(name: string, usage: 'server' | 'client', names: { dnsNames?: string[]; ipAddresses?: string[] }): Promise<{ id: string; serial: string }>;
   /** Publishes `graph` as a new revision; returns node group → version. */
@@ -62,7 +64,8 @@ export async function startTlsHarness(): Promise<TlsHarness> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      alerts.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as TlsHarness['alerts'][number]);
+      const raw = Buffer.concat(chunks).toString('utf8');
+      alerts.push({ ...(JSON.parse(raw) as Omit<TlsHarness['alerts'][number], 'raw' | 'signature'>), raw, signature: String(req.headers['x-proxyshard-signature'] ?? '') });
       res.writeHead(204).end();
     });
   });
@@ -119,6 +122,8 @@ export async function startTlsHarness(): Promise<TlsHarness> {
           ...createPublishActivities({ db: workerDb, publishRevision, appendAudit, pollIntervalMs: 200 }),
           ...createNotifyActivities({ db: workerDb }),
           ...createCertificateActivities({ db: workerDb, ...deps }),
+          ...createCertExpiryActivities({ db: workerDb }),
+          ...createCaRotationActivities({ db: workerDb }),
         },
       });
       const run = worker.run();

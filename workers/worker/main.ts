@@ -24,6 +24,10 @@ import { createRolloutActivities } from '../rollout.activities';
 import { createXdpActivities } from '../xdp.activities';
 import { createNotifyActivities } from '../notify.activities';
 import { createCertificateActivities } from '../certificate.activities';
+import { createCertExpiryActivities } from '../cert-expiry.activities';
+import { createCaRotationActivities } from '../ca-rotation.activities';
+import { ensureCertExpirySchedule } from '../../server/services/cert-expiry.service';
+import { closeTemporalClients, getTemporalClient } from '../../server/temporal/client';
 import { createPlaybookActivities } from '../playbook.activities';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics';
 import { WORKER_DB_CONNECTIONS, WORKER_TUNING } from './tuning';
@@ -156,6 +160,10 @@ async function main(): Promise<number> {
       ...createPolicyActivities({ db, policy: policyDeps }),
       // certRotationWorkflow (issue 8): issue, publish over SDS, TLS handshake check, rollback, revoke.
       ...createCertificateActivities({ db }),
+      // certExpiryCheckWorkflow: expiry alerts, stale CRLs re-signed and re-published.
+      ...createCertExpiryActivities({ db }),
+      // caRotationWorkflow: new CA, trust overlap, leaves reissued by certRotationWorkflow children, old CA retired.
+      ...createCaRotationActivities({ db }),
     };
     worker = await Worker.create({
       connection,
@@ -168,6 +176,11 @@ async function main(): Promise<number> {
       ...WORKER_TUNING,
     });
     if (stopping) return 0;
+    // The expiry check's schedule: created once, updated (interval, threshold) on every start.
+    await ensureCertExpirySchedule(await getTemporalClient(env), {
+      every: env.CERT_EXPIRY_CHECK_INTERVAL,
+      thresholdSeconds: env.CERT_EXPIRY_THRESHOLD_HOURS * 3600,
+    });
     log.info({ address, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE }, 'worker running');
     await worker.run();
     log.info('worker stopped');
@@ -179,6 +192,7 @@ async function main(): Promise<number> {
     await new Promise<void>((resolve) => http.close(() => resolve()));
     await db.$disconnect().catch((err: unknown) => log.warn({ err }, 'database disconnect failed'));
     await connection?.close().catch((err: unknown) => log.warn({ err }, 'Temporal connection close failed'));
+    await closeTemporalClients().catch((err: unknown) => log.warn({ err }, 'Temporal client close failed'));
   }
 }
 
