@@ -161,6 +161,7 @@ test('sign in and see every main screen', { timeout: 900_000 }, async () => {
     ['/approvals', 'Approvals', '05-approvals'],
     ['/fleet', 'Fleet', '06-fleet'],
     ['/audit', 'Audit log', '07-audit'],
+    ['/playbooks', 'Playbook runs', '07b-playbooks'],
   ] as const) {
     await page.goto(`${web}${path}`);
     await page.getByRole('heading', { name: heading, exact: true }).waitFor();
@@ -394,6 +395,8 @@ test('rollout with an approval step: an operator starts it, a different user app
   await setWeightsAndReviewDiff(page, '50', '50', 'e2e: canary back to cluster');
   await page.getByText(/weight 100 → 50/).first().waitFor();
   const form = page.locator('details.rollout-form');
+  // A click on <summary> before hydration toggles the server-rendered <details> behind React's back.
+  await page.locator('.diff-layout[data-hydrated]').waitFor({ timeout: 60_000 });
   await form.locator('summary').click();
   await form.getByLabel(/^Route/).selectOption('route');
   await form.getByLabel(/^Stable cluster/).selectOption('cluster-2');

@@ -7,6 +7,7 @@ import { useEffect, useMemo, useState } from 'react';
 import type { RouteGraph } from '@/contracts/route-graph.schema';
 import { API, callConsoleApi, describeConsoleFailure } from '../../../../_lib/console-api';
 import { columnLayout, elkLayout } from '../../../../_lib/graph-layout';
+import { useHydrated } from '../../../../_lib/use-hydrated';
 import { diffRouteGraphs } from '../../../../_lib/route-graph-diff';
 import { KIND_LABEL } from '../../../../_lib/route-graph-model';
 import { nodeTypes, type GraphFlowNode } from '../../../graph/graph-node';
@@ -85,6 +86,9 @@ export function DiffView({
 
   const [status, setStatus] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const [busy, setBusy] = useState(false);
+  // Apply and the rollout form need JavaScript: until hydration the button is disabled, and the layout says
+  // when it is ready (data-hydrated), so a click before then cannot half-toggle the form.
+  const hydrated = useHydrated();
   const apply = async () => {
     setBusy(true);
     const r = await callConsoleApi<unknown>('POST', API.applyRevision(revision.id), {});
@@ -136,7 +140,7 @@ export function DiffView({
   for (const e of diff.edges) edgeCounts[e.change]++;
 
   return (
-    <div className="diff-layout">
+    <div className="diff-layout" data-hydrated={hydrated ? '' : undefined}>
       <p className="subtitle" role="status">
         Objects: <span className="diff-chip added">{counts.added} added</span> <span className="diff-chip removed">{counts.removed} removed</span>{' '}
         <span className="diff-chip changed">{counts.changed} changed</span> · Connections: {edgeCounts.added} added, {edgeCounts.removed} removed, {edgeCounts.changed} changed
@@ -203,7 +207,7 @@ export function DiffView({
           ) : (
             <div className="btn-group">
               {canApply && (
-                <button type="button" onClick={() => void apply()} disabled={busy}>
+                <button type="button" onClick={() => void apply()} disabled={busy || !hydrated}>
                   Apply directly
                 </button>
               )}
