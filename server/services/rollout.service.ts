@@ -19,6 +19,7 @@ import { stepsHash } from '../../core/rollout/status';
 import { appendAudit } from '../audit/audit.service';
 import { auditActorOf, requirePermission, type Principal } from '../auth/principal';
 import type { Db } from '../db/client';
+import { revisionAuthorUserIds } from '../db/revision-approval.repo';
 import { findLiveRevision } from '../db/revision-read.repo';
 import {
   findRevisionGraph,
@@ -97,6 +98,16 @@ function view(r: RolloutRow): RolloutView {
   };
 }
 
+/**
+ * Who may not approve the rollout's steps (separation of duties), as rollout principal ids (`user:<id>`): the
+ * user who wrote the change — its revision's author, or the owner of the API token that created it — and the
+ * user who starts the rollout.
+ */
+async function rolloutAuthors(db: Db, tenantId: string, revisionCreatedById: string, starter: RolloutPrincipal): Promise<string[]> {
+  const userIds = await revisionAuthorUserIds(db, tenantId, revisionCreatedById);
+  return [...new Set([...[...userIds].map((id) => (id.startsWith('user:') ? id : `user:${id}`)), starter.id])];
+}
+
 export async function startRollout(
   db: Db,
   principal: Principal,
@@ -123,7 +134,7 @@ export async function startRollout(
 
   const baseRoute = live.graph.routes.find((r) => r.name === spec.route)!;
   const rp = rolloutPrincipalOf(principal);
-  const authors = [...new Set([revision.createdById, rp.id])];
+  const authors = await rolloutAuthors(db, tenantId, revision.createdById, rp);
   let row: RolloutRow;
   try {
     row = await inTransaction(db, async (tx) => {
