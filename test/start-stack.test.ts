@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { repoRoot } from '../server/env';
-import { freePort } from '../scripts/lib/ports';
+import { stackPorts } from './support/stack-ports';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'ps-start-'));
 // The tests' Next.js build folder, so a developer's `next dev` in this checkout does not block the test's.
@@ -28,14 +28,6 @@ after(async () => {
   }
   rmSync(dataDir, { recursive: true, force: true });
 });
-
-async function ports() {
-  const names = ['PG_PORT', 'WEB_PORT', 'XDS_PORT', 'XDS_HTTP_PORT', 'WORKER_HTTP_PORT', 'EXTAUTHZ_PORT', 'EXTAUTHZ_HTTP_PORT', 'ENVOY_LISTENER_PORT', 'ENVOY_ADMIN_PORT', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT'];
-  const out: Record<string, string> = {};
-  for (const n of names) out[n] = String(await freePort());
-  out.DEMO_UPSTREAM_PORTS = `${await freePort()},${await freePort()}`;
-  return out;
-}
 
 function start(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts/start.ts')], {
@@ -89,7 +81,7 @@ async function routeNames(web: string, cookie: string): Promise<string[]> {
 }
 
 test('npm start brings up the stack; a restart keeps the data', { timeout: 900_000 }, async () => {
-  const env = await ports();
+  const env = await stackPorts();
   const web = `http://127.0.0.1:${env.WEB_PORT}`;
 
   const first = await start(env);
@@ -142,7 +134,7 @@ test('npm start brings up the stack; a restart keeps the data', { timeout: 900_0
 });
 
 test('a port already in use stops start-up with a message naming it', { timeout: 120_000 }, async () => {
-  const env = await ports();
+  const env = await stackPorts();
   const blocker = createServer().listen(Number(env.WEB_PORT), '127.0.0.1');
   await once(blocker, 'listening');
   try {

@@ -25,6 +25,7 @@ import { after, before, test } from 'node:test';
 import type { Dialog, Page } from 'playwright-core';
 import { repoRoot } from '../../server/env';
 import { freePort } from '../../scripts/lib/ports';
+import { stackPorts } from '../support/stack-ports';
 import { openBrowser, signInThroughForm, type BrowserSession } from './browser';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'ps-e2e-'));
@@ -38,16 +39,8 @@ let password = '';
 let appPort = '';
 let session: BrowserSession;
 
-async function freePorts(): Promise<Record<string, string>> {
-  const names = ['PG_PORT', 'WEB_PORT', 'XDS_PORT', 'XDS_HTTP_PORT', 'WORKER_HTTP_PORT', 'EXTAUTHZ_PORT', 'EXTAUTHZ_HTTP_PORT', 'ENVOY_LISTENER_PORT', 'ENVOY_ADMIN_PORT', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT'];
-  const out: Record<string, string> = {};
-  for (const n of names) out[n] = String(await freePort());
-  out.DEMO_UPSTREAM_PORTS = `${await freePort()},${await freePort()}`;
-  return out;
-}
-
 before(async () => {
-  env = await freePorts();
+  env = await stackPorts();
   web = `http://127.0.0.1:${env.WEB_PORT}`;
   envoy = `http://127.0.0.1:${env.ENVOY_LISTENER_PORT}`;
   stack = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts/start.ts')], {
