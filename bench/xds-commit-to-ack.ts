@@ -9,11 +9,16 @@
  * What is measured:
  *   - ours: commit = publishRevision (validate, compile, store the snapshot, NOTIFY, in one transaction),
  *     timed from just before the call; the xds process (a separate `workers/xds/main.ts`, as in production)
- *     reloads the snapshot on NOTIFY and pushes it; ACK = the moment a client sends its ACK of the new
- *     version for the last of its four types (CDS, EDS, LDS, RDS). One sample per client per commit.
- *   - peer: commit = POST /snapshot with the same compiled resources (go-control-plane SnapshotCache.SetSnapshot,
- *     ADS mode), timed from just before the request; ACK as above, with the same client code.
- *   - every commit changes one route's weights (so RDS changes; SotW resends every type at the new version).
+ *     reloads the snapshot on NOTIFY and pushes it; ACK = the moment a client has ACKed the new snapshot on
+ *     all four types (CDS, EDS, LDS, RDS), each at the snapshot's version of that type, i.e. the moment of
+ *     its last ACK of a changed type. One sample per client per commit.
+ *   - peer: commit = POST /snapshot with the same compiled resources and the same per-type versions
+ *     (go-control-plane SnapshotCache.SetSnapshot, ADS mode, one cache.Resources version per type), timed from
+ *     just before the request; ACK as above, with the same client code.
+ *   - every commit changes one route's weights, so only RDS changes. Both servers version each type by its
+ *     content (ours: core/xds/snapshot.ts typeVersions; the peer: those same versions, as go-control-plane
+ *     snapshots carry one version per type) and answer only the types whose version changed: one RDS response
+ *     and one ACK per client per commit on both sides.
  *   - RSS per client: (RSS of the xds process with 1,000 synced clients − RSS before they connected) / 1,000.
  *   - CPU per push per client: CPU time (user + system, from /proc) of the server process during the commits
  *     divided by (commits × clients), and the same for this process (the clients); less affected than wall
@@ -35,7 +40,7 @@ import { promisify } from 'node:util';
 import protobuf from 'protobufjs';
 import { RouteGraphSchema, type RouteGraph, type RouteGraphInput } from '../contracts/route-graph.schema';
 import { compileSnapshots } from '../core/xds/compile';
-import { checkSnapshotConsistency, contentHash, TYPE_URL } from '../core/xds/snapshot';
+import { checkSnapshotConsistency, contentHash, TYPE_URL, typeVersionsByUrl } from '../core/xds/snapshot';
 import { freePort } from '../scripts/lib/ports';
 import { createDb, type Db } from '../server/db/client';
 import { startEmbeddedPostgres } from '../server/db/embedded-postgres';
@@ -207,12 +212,18 @@ function startClient(
   return client;
 }
 
-const ackedAll = (c: BenchClient, version: string) => TYPES.every((t) => c.acked.get(t)?.version === version);
+/** A snapshot as clients see it: per type URL, the version its responses carry. */
+interface Target {
+  version: string;
+  typeVersions: Record<string, string>;
+}
 
-/** The clients of one server, and the version they are being waited on for (checked per ACK, per client). */
+const ackedAll = (c: BenchClient, target: Target) => TYPES.every((t) => c.acked.get(t)?.version === target.typeVersions[t]);
+
+/** The clients of one server, and the snapshot they are being waited on for (checked per ACK, per client). */
 class Fleet {
   readonly clients: BenchClient[] = [];
-  private target?: { version: string; remaining: Set<BenchClient>; resolve: () => void };
+  private target?: { version: Target; remaining: Set<BenchClient>; resolve: () => void };
 
   readonly onAck = (c: BenchClient): void => {
     const t = this.target;
@@ -225,13 +236,13 @@ class Fleet {
   };
 
   /** Resolves when every client has ACKed `version` on all four types (bounded). */
-  allAcked(version: string, timeoutMs: number): Promise<void> {
+  allAcked(version: Target, timeoutMs: number): Promise<void> {
     const remaining = new Set(this.clients.filter((c) => !ackedAll(c, version)));
     if (remaining.size === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.target = undefined;
-        reject(new Error(`${remaining.size} of ${this.clients.length} clients did not ACK ${version.slice(0, 12)} within ${timeoutMs} ms`));
+        reject(new Error(`${remaining.size} of ${this.clients.length} clients did not ACK ${version.version.slice(0, 12)} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.target = {
         version,
@@ -249,7 +260,7 @@ class Fleet {
   }
 }
 
-async function connectClients(address: string, n: number, names: { clusters: string[]; listeners: string[] }, version: string, tag: string) {
+async function connectClients(address: string, n: number, names: { clusters: string[]; listeners: string[] }, version: Target, tag: string) {
   const fleet = new Fleet();
   for (let i = 0; i < n; i++) {
     fleet.clients.push(startClient(address, `${tag}-${i}`, names, fleet.onAck));
@@ -260,7 +271,7 @@ async function connectClients(address: string, n: number, names: { clusters: str
 }
 
 /** Per-client commit→ACK latencies of one commit (ms). */
-async function measureCommit(fleet: Fleet, version: string, commit: () => Promise<void>): Promise<number[]> {
+async function measureCommit(fleet: Fleet, version: Target, commit: () => Promise<void>): Promise<number[]> {
   const t0 = performance.now();
   const acked = fleet.allAcked(version, COMMIT_TIMEOUT_MS);
   await commit();
@@ -274,12 +285,12 @@ interface ServerUnderTest {
   /** The server process (for CPU time and RSS). */
   pid: number;
   names: { clusters: string[]; listeners: string[] };
-  /** The version it serves now. */
-  version: string;
+  /** The snapshot it serves now. */
+  version: Target;
   nextGraph(): RouteGraphInput;
-  versionOf(graph: RouteGraphInput): string;
+  versionOf(graph: RouteGraphInput): Target;
   commit(graph: RouteGraphInput): Promise<void>;
-  afterCommit?(version: string, wallStart: Date): Promise<void>;
+  afterCommit?(version: Target, wallStart: Date): Promise<void>;
 }
 
 interface RunFigures {
@@ -294,7 +305,7 @@ interface RunFigures {
 }
 
 /** Commit → ACK with 100, then 1,000 clients of one server; identical for both peers. */
-async function measureServer(s: ServerUnderTest): Promise<{ version: string; runs: Map<number, RunFigures> }> {
+async function measureServer(s: ServerUnderTest): Promise<{ version: Target; runs: Map<number, RunFigures> }> {
   const runs = new Map<number, RunFigures>();
   let version = s.version;
   const rssBefore = rssKb(s.pid);
@@ -438,8 +449,14 @@ async function main(): Promise<void> {
       const r = await publishRevision(db!, { tenantId, revisionId: rev.id });
       return r.snapshots.find((s) => s.nodeGroup === 'default')!.version;
     };
-    const versionOf = (graph: RouteGraphInput) => compileSnapshots(RouteGraphSchema.parse(graph))[0]!.version;
-    let version = await publishGraph(benchGraph(listenerPort, commitNo));
+    const compiled = (graph: RouteGraphInput) => compileSnapshots(RouteGraphSchema.parse(graph))[0]!;
+    const versionOf = (graph: RouteGraphInput): Target => {
+      const s = compiled(graph);
+      return { version: s.version, typeVersions: typeVersionsByUrl(s.typeVersions) };
+    };
+    const first = benchGraph(listenerPort, commitNo);
+    await publishGraph(first);
+    let version = versionOf(first);
 
     const names = { clusters: Array.from({ length: 10 }, (_, i) => `svc-${i}`), listeners: ['edge'] };
     const nextGraph = () => benchGraph(listenerPort, ++commitNo);
@@ -475,10 +492,10 @@ async function main(): Promise<void> {
         versionOf,
         commit: async (graph) => void (await publishGraph(graph)),
         afterCommit: async (next, wallStart) => {
-          // The real Envoy's ACK, as the xds process recorded it (ackedAt of its last type).
+          // The real Envoy's ACK, as the xds process recorded it (ackedAt of its last type: the changed one).
           for (let tries = 0; tries < 50; tries++) {
-            const rows = await db!.proxyResourceState.findMany({ where: { proxy: { nodeId: 'bench-envoy' }, ackedVersion: next } });
-            if (rows.length === 4) {
+            const rows = await db!.proxyResourceState.findMany({ where: { proxy: { nodeId: 'bench-envoy' }, typeUrl: { in: [...TYPES] } } });
+            if (rows.length === 4 && rows.every((r) => r.ackedVersion === next.typeVersions[r.typeUrl])) {
               envoySamples.push(Math.max(...rows.map((r) => r.ackedAt!.getTime())) - wallStart.getTime());
               return;
             }
@@ -518,17 +535,25 @@ async function main(): Promise<void> {
       const peer = spawn(peerBin, ['-grpc', `127.0.0.1:${peerGrpc}`, '-http', `127.0.0.1:${peerHttp}`], { stdio: ['ignore', 'ignore', 'inherit'] });
       children.push(peer);
       await waitHttp(`http://127.0.0.1:${peerHttp}/healthz`, 30_000);
-      const setPeer = async (graph: RouteGraphInput): Promise<string> => {
-        const s = compileSnapshots(RouteGraphSchema.parse(graph))[0]!;
+      // The same resources and the same per-type versions as ours serves (the four types the peer knows).
+      const setPeer = async (graph: RouteGraphInput): Promise<void> => {
+        const s = compiled(graph);
+        const { clusters, endpoints, listeners, routes } = s.resources;
+        const { clusters: c, endpoints: e, listeners: l, routes: r } = s.typeVersions;
         const res = await fetch(`http://127.0.0.1:${peerHttp}/snapshot`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ version: s.version, resources: s.resources }),
+          body: JSON.stringify({
+            version: s.version,
+            typeVersions: { clusters: c, endpoints: e, listeners: l, routes: r },
+            resources: { clusters, endpoints, listeners, routes },
+          }),
         });
         if (res.status !== 204) throw new Error(`peer refused the snapshot: ${res.status} ${await res.text()}`);
-        return s.version;
       };
-      const peerVersion = await setPeer(benchGraph(listenerPort, commitNo));
+      const current = benchGraph(listenerPort, commitNo);
+      await setPeer(current);
+      const peerVersion = versionOf(current);
       await settle(500);
       const theirs = await measureServer({
         label: 'go-control-plane',

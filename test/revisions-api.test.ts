@@ -190,15 +190,17 @@ describe('revisions REST API and CLI', () => {
     const db = tdb.db;
     const tenantId = operator.tenant.id;
     const latest = (await findLatestSnapshot(db, tenantId, 'default'))!;
-    // Two proxies as an xds replica records them: one in sync, one that NACKed the listeners.
+    // Two proxies as an xds replica records them: one in sync, one that NACKed the listeners. Versions are
+    // per type: each type is sent (and ACKed) at the latest snapshot's version of that type.
     for (const nodeId of ['edge-ok', 'edge-bad']) {
       const conn = await recordProxyConnected(db, { tenantId, nodeId, nodeCluster: 'c', nodeGroup: 'default', metadata: {}, userAgent: 'envoy/1.40.0', replica: 'r1' });
-      for (const typeUrl of Object.values(TYPE_URL)) {
-        await recordResourceSent(db, conn.proxyId, typeUrl, { version: latest.version, nonce: `${nodeId}-${typeUrl}` });
+      for (const [kind, typeUrl] of Object.entries(TYPE_URL) as [keyof typeof TYPE_URL, string][]) {
+        const version = latest.typeVersions[kind];
+        await recordResourceSent(db, conn.proxyId, typeUrl, { version, nonce: `${nodeId}-${typeUrl}` });
         if (nodeId === 'edge-bad' && typeUrl === TYPE_URL.listeners) {
-          await recordResourceNack(db, conn.proxyId, typeUrl, { version: latest.version, nonce: `${nodeId}-${typeUrl}`, error: 'cannot bind 127.0.0.1:18080' });
+          await recordResourceNack(db, conn.proxyId, typeUrl, { version, nonce: `${nodeId}-${typeUrl}`, error: 'cannot bind 127.0.0.1:18080' });
         } else {
-          await recordResourceAck(db, conn.proxyId, typeUrl, latest.version);
+          await recordResourceAck(db, conn.proxyId, typeUrl, version);
         }
       }
     }
@@ -218,7 +220,7 @@ describe('revisions REST API and CLI', () => {
     const dump = await call(configDumpRoute.GET, { token: viewerToken, params: { id: 'edge-ok' } });
     assert.equal(dump.status, 200);
     const cds = dump.body.types.find((t: { type: string }) => t.type === 'CDS');
-    assert.equal(cds.version, latest.version);
+    assert.equal(cds.version, latest.typeVersions.clusters);
     assert.deepEqual(cds.resources.map((r: { name: string }) => r.name), ['app', 'canary']);
     const cliDump = await cli('config-dump', 'edge-ok', '--type', 'rds');
     assert.equal(JSON.parse(cliDump.out).types[0].resources[0].name, 'web');

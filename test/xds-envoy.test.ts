@@ -9,10 +9,11 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import type { RouteGraph } from '../contracts/route-graph.schema';
 import { demoRouteGraph } from '../core/demo-graph';
-import { contentHash, TYPE_URL } from '../core/xds/snapshot';
+import { contentHash, TYPE_URL, typeVersionsByUrl } from '../core/xds/snapshot';
 import type { Db } from '../server/db/client';
 import { findProxy, type ProxyStatus } from '../server/db/proxy.repo';
-import { findLatestSnapshot } from '../server/db/snapshot.repo';
+import { findLatestSnapshot, findSnapshotByVersion } from '../server/db/snapshot.repo';
+import { listProxyStatus } from '../server/services/proxy-status.service';
 import { publishRevision } from '../server/services/publish.service';
 import { freePort } from '../scripts/lib/ports';
 import { startDemoUpstream, type DemoUpstream } from '../scripts/demo/upstream';
@@ -76,13 +77,26 @@ async function proxy(): Promise<ProxyStatus> {
   return p;
 }
 
-/** Every xDS type ACKed at `version`. */
+/** Per type URL, the version each type of snapshot `version` carries (what Envoy is sent and ACKs). */
+async function typeVersions(version: string): Promise<Record<string, string>> {
+  const s = await findSnapshotByVersion(db, tenantId, 'default', version);
+  assert.ok(s, `snapshot ${version.slice(0, 12)}`);
+  return typeVersionsByUrl(s.typeVersions);
+}
+
+/** Every xDS type ACKed at snapshot `version` (each at its type version). */
 function ackedAll(version: string) {
   return async () => {
-    const p = await proxy();
-    const acked = ALL_TYPES.every((t) => p.resources.find((r) => r.typeUrl === t)?.ackedVersion === version);
+    const [p, want] = await Promise.all([proxy(), typeVersions(version)]);
+    const acked = ALL_TYPES.every((t) => p.resources.find((r) => r.typeUrl === t)?.ackedVersion === want[t]);
     return acked ? p : undefined;
   };
+}
+
+/** Responses of one type sent so far (the xds metrics). */
+async function pushes(type: 'clusters' | 'endpoints' | 'listeners' | 'routes'): Promise<number> {
+  const metrics = await (await fetch(`http://127.0.0.1:${xds!.httpPort}/metrics`)).text();
+  return Number(new RegExp(`^proxyshard_xds_pushes_total\\{type="${type}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
 }
 
 describe('xDS to a real Envoy', () => {
@@ -140,8 +154,9 @@ describe('xDS to a real Envoy', () => {
     assert.equal(p.replica, 'test-replica');
     assert.match(p.userAgent, /^envoy\/1\.\d+\.\d+$/);
     assert.deepEqual(p.metadata, { tenant: 'demo', node_group: 'default' });
+    const want = await typeVersions(version);
     for (const r of p.resources) {
-      assert.equal(r.sentVersion, version);
+      assert.equal(r.sentVersion, want[r.typeUrl]);
       assert.notEqual(r.sentNonce, '');
       assert.equal(r.nackError, null);
     }
@@ -190,6 +205,57 @@ describe('xDS to a real Envoy', () => {
     goodGraph = graph;
   });
 
+  it('a route-only change reaches Envoy as one RDS update; CDS, EDS and LDS are not resent and stay synced', async () => {
+    const before = await proxy();
+    const sentNonce = (t: string, p: ProxyStatus) => p.resources.find((r) => r.typeUrl === t)!.sentNonce;
+    const pushesBefore = { clusters: await pushes('clusters'), endpoints: await pushes('endpoints'), listeners: await pushes('listeners'), routes: await pushes('routes') };
+    const graph = structuredClone(goodGraph);
+    const hello = graph.routes.find((r) => r.name === 'hello')!;
+    hello.action = { kind: 'directResponse', status: 418, body: 'hello again\n' };
+    const version = await publish(graph);
+    const [oldTypes, newTypes] = [await typeVersions(goodVersion), await typeVersions(version)];
+    assert.notEqual(newTypes[TYPE_URL.routes], oldTypes[TYPE_URL.routes]);
+    for (const t of [TYPE_URL.clusters, TYPE_URL.endpoints, TYPE_URL.listeners]) assert.equal(newTypes[t], oldTypes[t], `${t} unchanged`);
+
+    await eventually('the changed direct response', async () => ((await get('/hello')).body === 'hello again\n' ? true : undefined));
+    const after = await eventually('ACKs of the route-only version', ackedAll(version));
+
+    // What Envoy holds, from its own config dump: the routes at the new version, clusters and listeners at the
+    // old one (Envoy's dump has no version for EDS; the EDS check is the xds side below).
+    type Versioned = { version_info: string };
+    const dump = JSON.parse((await envoy!.admin('/config_dump')).body) as {
+      configs: {
+        '@type': string;
+        dynamic_route_configs?: Versioned[];
+        dynamic_active_clusters?: Versioned[];
+        dynamic_listeners?: { active_state: Versioned }[];
+      }[];
+    };
+    const section = (name: string) => dump.configs.find((c) => c['@type'] === `type.googleapis.com/envoy.admin.v3.${name}`)!;
+    assert.deepEqual(section('RoutesConfigDump').dynamic_route_configs?.map((r) => r.version_info), [newTypes[TYPE_URL.routes]]);
+    const clusters = section('ClustersConfigDump').dynamic_active_clusters ?? [];
+    const listeners = section('ListenersConfigDump').dynamic_listeners ?? [];
+    assert.ok(clusters.length > 0 && listeners.length > 0, 'Envoy holds dynamic clusters and listeners');
+    for (const c of clusters) assert.equal(c.version_info, oldTypes[TYPE_URL.clusters]);
+    for (const l of listeners) assert.equal(l.active_state.version_info, oldTypes[TYPE_URL.listeners]);
+
+    // The xds side: one more RDS response, none of the other types; every type SYNCED in proxy status.
+    assert.notEqual(sentNonce(TYPE_URL.routes, after), sentNonce(TYPE_URL.routes, before));
+    for (const t of [TYPE_URL.clusters, TYPE_URL.endpoints, TYPE_URL.listeners]) assert.equal(sentNonce(t, after), sentNonce(t, before), `no new ${t} response`);
+    assert.equal(await pushes('routes'), pushesBefore.routes + 1);
+    assert.equal(await pushes('clusters'), pushesBefore.clusters);
+    assert.equal(await pushes('endpoints'), pushesBefore.endpoints);
+    assert.equal(await pushes('listeners'), pushesBefore.listeners);
+    const status = (await listProxyStatus(db, tenantId)).find((p) => p.nodeId === NODE_ID)!;
+    assert.equal(status.latestVersion, version);
+    assert.deepEqual(
+      status.types.map((t) => [t.type, t.status, t.ackedVersion === newTypes[t.typeUrl]]),
+      [['CDS', 'SYNCED', true], ['EDS', 'SYNCED', true], ['LDS', 'SYNCED', true], ['RDS', 'SYNCED', true]],
+    );
+    goodVersion = version;
+    goodGraph = graph;
+  });
+
   it('records a NACK with Envoy’s error while Envoy keeps serving the last good config', async () => {
     // A listener on a port something else holds: valid as a graph, but Envoy cannot bind it.
     blocker = createServer();
@@ -205,15 +271,16 @@ describe('xDS to a real Envoy', () => {
       const row = (await proxy()).resources.find((r) => r.typeUrl === TYPE_URL.listeners);
       return row?.nackError ? row : undefined;
     });
-    assert.equal(p.nackVersion, badVersion);
+    const [badTypes, goodTypes] = [await typeVersions(badVersion), await typeVersions(goodVersion)];
+    assert.equal(p.nackVersion, badTypes[TYPE_URL.listeners]);
     assert.equal(p.nackNonce, p.sentNonce, 'the NACK answers the last listener response');
-    assert.equal(p.sentVersion, badVersion);
-    assert.equal(p.ackedVersion, goodVersion, 'the last ACKed listener version is still the good one');
+    assert.equal(p.sentVersion, badTypes[TYPE_URL.listeners]);
+    assert.equal(p.ackedVersion, goodTypes[TYPE_URL.listeners], 'the last ACKed listener version is still the good one');
     assert.match(p.nackError!, new RegExp(`blocked|${blockedPort}`));
     assert.match(p.nackError!, /bind|address already in use/i);
 
     // Envoy still serves the previous configuration.
-    assert.deepEqual(await get('/hello'), { status: 418, body: 'hello from envoy\n' });
+    assert.deepEqual(await get('/hello'), { status: 418, body: 'hello again\n' });
     assert.match((await get('/')).body, /^hello from demo upstream two/);
     const metrics = await (await fetch(`http://127.0.0.1:${xds!.httpPort}/metrics`)).text();
     assert.match(metrics, /^proxyshard_xds_nacks_total\{type="listeners"\} [1-9]/m);
@@ -228,7 +295,7 @@ describe('xDS to a real Envoy', () => {
       assert.equal(late.cache.get(tenantId, 'default')?.version, latest.version);
       stream.send({ node: { id: 'late-client', metadata: { tenant: 'demo' } }, type_url: TYPE_URL.listeners });
       const res = await stream.next();
-      assert.equal(res.version_info, latest.version);
+      assert.equal(res.version_info, latest.typeVersions.listeners);
       assert.equal(res.resources.length, 2, 'demo and blocked');
     } finally {
       stream.close();

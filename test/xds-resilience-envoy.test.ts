@@ -73,6 +73,11 @@ async function stat(envoy: RunningEnvoy, name: string): Promise<string> {
   return m[1]!.replace(/^"|"$/g, '');
 }
 
+/** The version of one type in snapshot `version` of `nodeGroup` (what Envoy is sent and ACKs of that type). */
+async function typeVersion(version: string, nodeGroup: string, typeUrl: string): Promise<string> {
+  return (await h.typeVersions(version, nodeGroup))[typeUrl]!;
+}
+
 /** The config state of an Envoy that must not change across an xds restart. */
 async function configState(envoy: RunningEnvoy) {
   return {
@@ -117,9 +122,9 @@ describe('both xDS protocols against real Envoy, and xds restarts', () => {
     const seen = await answers(5);
     assert.deepEqual([...seen.sotw], ['one']);
     assert.deepEqual([...seen.delta], ['one']);
-    // Envoy's own view: the delta Envoy reports the snapshot version we sent.
-    assert.equal(await stat(envoys.delta, 'cluster_manager.cds.version_text'), versions.delta);
-    assert.equal(await stat(envoys.sotw, 'cluster_manager.cds.version_text'), versions.default);
+    // Envoy's own view: each Envoy reports the CDS version we sent (the snapshot's version of that type).
+    assert.equal(await stat(envoys.delta, 'cluster_manager.cds.version_text'), await typeVersion(versions.delta!, 'delta', TYPE_URL.clusters));
+    assert.equal(await stat(envoys.sotw, 'cluster_manager.cds.version_text'), await typeVersion(versions.default!, 'default', TYPE_URL.clusters));
   });
 
   it('applies a weight change on both without restarting them', async () => {
@@ -148,9 +153,10 @@ describe('both xDS protocols against real Envoy, and xds restarts', () => {
       const r = (await h.proxy('envoy-delta')).resources.find((x) => x.typeUrl === TYPE_URL.listeners);
       return r?.nackError ? r : undefined;
     });
-    assert.equal(row.nackVersion, bad.delta);
+    const goodLds = await typeVersion(versions.delta!, 'delta', TYPE_URL.listeners);
+    assert.equal(row.nackVersion, await typeVersion(bad.delta!, 'delta', TYPE_URL.listeners));
     assert.equal(row.nackNonce, row.sentNonce);
-    assert.equal(row.ackedVersion, versions.delta, 'the last ACKed listener version is still the good one');
+    assert.equal(row.ackedVersion, goodLds, 'the last ACKed listener version is still the good one');
     assert.match(row.nackError!, /bind|address already in use/i);
     assert.deepEqual([...(await answers(3)).delta], ['two']);
     // What the proxy-status API (GET /api/v1/proxies) shows for it.
@@ -164,7 +170,7 @@ describe('both xDS protocols against real Envoy, and xds restarts', () => {
     assert.deepEqual(good, versions);
     await eventually('the delta LDS ACK of the good version again', async () => {
       const r = (await h.proxy('envoy-delta')).resources.find((x) => x.typeUrl === TYPE_URL.listeners);
-      return r !== undefined && r.sentVersion === versions.delta && r.ackedVersion === versions.delta ? r : undefined;
+      return r !== undefined && r.sentVersion === goodLds && r.ackedVersion === goodLds ? r : undefined;
     });
   });
 
@@ -221,9 +227,10 @@ describe('both xDS protocols against real Envoy, and xds restarts', () => {
       30_000,
     );
     // Resynced: every type sent and ACKed again at the same version.
-    for (const [nodeId, version] of [['envoy-sotw', versions.default!], ['envoy-delta', versions.delta!]] as const) {
+    for (const [nodeId, version, group] of [['envoy-sotw', versions.default!, 'default'], ['envoy-delta', versions.delta!, 'delta']] as const) {
       const p = await h.ackedAll(nodeId, version, 30_000);
-      for (const r of p.resources) assert.equal(r.sentVersion, version, `${nodeId} ${r.typeUrl}: no push with a new version`);
+      const want = await h.typeVersions(version, group);
+      for (const r of p.resources) assert.equal(r.sentVersion, want[r.typeUrl], `${nodeId} ${r.typeUrl}: no push with a new version`);
       assert.equal(p.replica, 'replica-a');
     }
     await new Promise((r) => setTimeout(r, 1_000));
@@ -238,8 +245,8 @@ describe('both xDS protocols against real Envoy, and xds restarts', () => {
     assert.ok(sent / seconds >= 100, `offered load ${(sent / seconds).toFixed(0)} requests/s`);
     const afterState = { sotw: await configState(envoys.sotw), delta: await configState(envoys.delta) };
     assert.deepEqual(afterState, before, 'versions, listeners and clusters unchanged: no configuration change');
-    assert.equal(before.sotw.cds, versions.default);
-    assert.equal(before.delta.lds, versions.delta);
+    assert.equal(before.sotw.cds, await typeVersion(versions.default!, 'default', TYPE_URL.clusters));
+    assert.equal(before.delta.lds, await typeVersion(versions.delta!, 'delta', TYPE_URL.listeners));
   });
 
   it('two replicas on one database serve identical versions and resources, and follow a publish alike', async () => {
@@ -261,7 +268,7 @@ describe('both xDS protocols against real Envoy, and xds restarts', () => {
         return s.next();
       };
       const [ra, rb] = await Promise.all([sotwFirst(sotwA, 'cmp-sotw-a'), sotwFirst(sotwB, 'cmp-sotw-b')]);
-      assert.equal(ra.version_info, versions.delta);
+      assert.equal(ra.version_info, await typeVersion(versions.delta!, 'delta', TYPE_URL.clusters));
       assert.equal(rb.version_info, ra.version_info);
       assert.deepEqual(rb.resources.map((r) => Buffer.from(r.value).toString('hex')), ra.resources.map((r) => Buffer.from(r.value).toString('hex')));
       const [da, db] = await Promise.all([deltaFirst(deltaA, 'cmp-delta-a'), deltaFirst(deltaB, 'cmp-delta-b')]);
@@ -281,8 +288,10 @@ describe('both xDS protocols against real Envoy, and xds restarts', () => {
         }),
       );
       const [na, nb] = await Promise.all([sotwA.next(10_000), sotwB.next(10_000)]);
-      assert.equal(na.version_info, v3.delta);
-      assert.equal(nb.version_info, v3.delta);
+      const v3Cds = await typeVersion(v3.delta!, 'delta', TYPE_URL.clusters);
+      assert.notEqual(v3Cds, ra.version_info, 'the publish changed a cluster');
+      assert.equal(na.version_info, v3Cds);
+      assert.equal(nb.version_info, v3Cds);
       assert.deepEqual(nb.resources.map((r) => Buffer.from(r.value).toString('hex')), na.resources.map((r) => Buffer.from(r.value).toString('hex')));
     } finally {
       for (const s of [sotwA, sotwB, deltaA, deltaB]) s.close();

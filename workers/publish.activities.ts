@@ -22,7 +22,7 @@ import {
   type PublishRevisionActivityResult,
 } from '../contracts/workflows.schema';
 import type { Db } from '../server/db/client';
-import { getProxyAckStatus, getSnapshotTypeUrls } from '../server/db/proxy-ack.repo';
+import { getProxyAckStatus, getSnapshotAckTarget } from '../server/db/proxy-ack.repo';
 import { isAppError } from '../server/errors';
 
 /** server/services/publish.service.ts publishRevision (idempotent: publishing the same revision twice changes nothing). */
@@ -101,11 +101,14 @@ export function createPublishActivities(deps: PublishActivityDeps): PublishActiv
       const deadline = startedAtMs + input.timeoutMs;
       const target = { tenantId: input.tenantId, nodeGroup: input.nodeGroup, version: input.version };
 
+      // Proxies ACK per type, at the snapshot's version of each type (unchanged types keep theirs).
+      const ackTarget = await getSnapshotAckTarget(deps.db, target);
+      const typeVersions = ackTarget?.typeVersions;
       let typeUrls: string[];
       if (input.typeUrls && input.typeUrls.length > 0) {
         typeUrls = [...input.typeUrls];
       } else {
-        const types = await getSnapshotTypeUrls(deps.db, target);
+        const types = ackTarget?.typeUrls ?? null;
         if (types === null) {
           throw ApplicationFailure.create({
             type: PublishFailureType.snapshotNotFound,
@@ -127,7 +130,7 @@ export function createPublishActivities(deps: PublishActivityDeps): PublishActiv
         });
 
       for (;;) {
-        const summary = await getProxyAckStatus(deps.db, { ...target, typeUrls });
+        const summary = await getProxyAckStatus(deps.db, { ...target, typeUrls, ...(typeVersions !== undefined ? { typeVersions } : {}) });
         ctx.heartbeat({ startedAtMs, acked: summary.acked.length, pending: summary.pending.length } satisfies AckHeartbeat);
         const first = summary.nacked[0];
         if (first) {

@@ -3,9 +3,12 @@
 //
 //	go build -o xds-peer . && ./xds-peer -grpc 127.0.0.1:18100 -http 127.0.0.1:18101
 //
-// POST /snapshot  {"version": "...", "resources": {"clusters": [...], "endpoints": [...], "listeners": [...],
-// "routes": [...]}}, each resource proto3 JSON with "@type" (what ProxyShard's compiler emits); every node
-// shares one snapshot. Answers 204 once the snapshot is set (the commit), 400 on bad input.
+// POST /snapshot  {"version": "...", "typeVersions": {"clusters": "...", ...}, "resources": {"clusters": [...],
+// "endpoints": [...], "listeners": [...], "routes": [...]}}, each resource proto3 JSON with "@type" (what
+// ProxyShard's compiler emits); every node shares one snapshot. Each type gets its own version (go-control-plane
+// snapshots carry one per type: cache.NewResources(version, items) per type), from "typeVersions" when given,
+// else "version": the cache then answers only the watches of types whose version changed, as ProxyShard does.
+// Answers 204 once the snapshot is set (the commit), 400 on bad input.
 // GET /healthz → 200.
 package main
 
@@ -47,8 +50,9 @@ type oneGroup struct{}
 func (oneGroup) ID(*core.Node) string { return "all" }
 
 type snapshotBody struct {
-	Version   string                       `json:"version"`
-	Resources map[string][]json.RawMessage `json:"resources"`
+	Version      string                       `json:"version"`
+	TypeVersions map[string]string            `json:"typeVersions"`
+	Resources    map[string][]json.RawMessage `json:"resources"`
 }
 
 var typeOfKind = map[string]resourcev3.Type{
@@ -59,12 +63,13 @@ var typeOfKind = map[string]resourcev3.Type{
 }
 
 func decode(body snapshotBody) (*cachev3.Snapshot, error) {
-	res := map[resourcev3.Type][]types.Resource{}
+	snap := &cachev3.Snapshot{}
 	for kind, list := range body.Resources {
 		t, ok := typeOfKind[kind]
 		if !ok {
 			return nil, fmt.Errorf("unknown resource kind %q", kind)
 		}
+		items := make([]types.Resource, 0, len(list))
 		for i, raw := range list {
 			a := &anypb.Any{}
 			if err := protojson.Unmarshal(raw, a); err != nil {
@@ -74,12 +79,13 @@ func decode(body snapshotBody) (*cachev3.Snapshot, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s[%d]: %w", kind, i, err)
 			}
-			res[t] = append(res[t], m.(types.Resource))
+			items = append(items, m.(types.Resource))
 		}
-	}
-	snap, err := cachev3.NewSnapshot(body.Version, res)
-	if err != nil {
-		return nil, err
+		version := body.Version
+		if v, ok := body.TypeVersions[kind]; ok {
+			version = v
+		}
+		snap.Resources[cachev3.GetResponseType(t)] = cachev3.NewResources(version, items)
 	}
 	return snap, snap.Consistent()
 }

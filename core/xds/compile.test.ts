@@ -5,7 +5,7 @@ import { RouteGraphSchema, type RouteGraph, type RouteGraphInput } from '../../c
 import { richRouteGraph } from '../../test/fixtures/route-graphs';
 import { demoRouteGraph } from '../demo-graph';
 import { CompileError, compileSnapshots, duration, type CompileOptions } from './compile';
-import { checkSnapshotConsistency, contentHash, HCM_TYPE_URL, SECRET_REF_TYPE, TYPE_URL, type XdsResource, type XdsSnapshot } from './snapshot';
+import { checkSnapshotConsistency, contentHash, HCM_TYPE_URL, PUSH_ORDER, SECRET_REF_TYPE, TYPE_URL, type XdsResource, type XdsSnapshot } from './snapshot';
 
 const TRUST = { caBundlePem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n', crlPem: '-----BEGIN X509 CRL-----\nMIIB\n-----END X509 CRL-----\n' };
 
@@ -262,10 +262,23 @@ describe('compileSnapshots', () => {
     assert.deepEqual(rotated.resources.clusters, s.resources.clusters);
   });
 
-  it('keeps the versions of snapshots without secrets as they were before SDS', () => {
+  it('versions each type by its content, and the snapshot by its type versions', () => {
     const s = only(compileSnapshots(parse(richRouteGraph())), 'default');
-    const { secrets: _none, ...rest } = s.resources;
-    assert.equal(s.version, contentHash(rest));
+    for (const kind of PUSH_ORDER) assert.equal(s.typeVersions[kind], contentHash(s.resources[kind]), kind);
+    assert.equal(s.version, contentHash(s.typeVersions));
+    assert.equal(new Set(Object.values(s.typeVersions)).size, 5, 'five types, five different contents');
+
+    // A route-only change: a new RDS version and snapshot version, the other types keep theirs.
+    const g = richRouteGraph();
+    g.routes!.find((r) => r.name === 'split')!.action = { kind: 'forward', clusters: [{ cluster: 'app', weight: 50 }, { cluster: 'api', weight: 50 }, { cluster: 'canary', weight: 0 }] };
+    const t = only(compileSnapshots(parse(g)), 'default');
+    assert.notEqual(t.version, s.version);
+    assert.deepEqual(
+      PUSH_ORDER.filter((kind) => t.typeVersions[kind] !== s.typeVersions[kind]),
+      ['routes'],
+    );
+    // Same content, same versions.
+    assert.deepEqual(only(compileSnapshots(parse(g)), 'default').typeVersions, t.typeVersions);
   });
 
   it('delivers the listeners of a grpc node group as API listeners (proxyless gRPC, xds:///<name>)', () => {

@@ -29,7 +29,7 @@ import {
   LOCAL_RATE_LIMIT_TYPE_URL,
   ROUTER_TYPE_URL,
   TYPE_URL,
-  snapshotVersion,
+  snapshotVersions,
   type JsonValue,
   type SnapshotResources,
   type XdsResource,
@@ -175,7 +175,7 @@ export function compileSnapshots(graph: RouteGraph, opts: CompileOptions = {}): 
     }
     resources.secrets = [...secrets.values()];
     sortResources(resources);
-    snapshots.push({ nodeGroup: group.name, version: snapshotVersion(resources), resources });
+    snapshots.push({ nodeGroup: group.name, ...snapshotVersions(resources), resources });
   }
   if (issues.length > 0) throw new CompileError(dedupe(issues));
   return snapshots.sort((a, b) => compare(a.nodeGroup, b.nodeGroup));

@@ -60,20 +60,46 @@ export interface SnapshotResources {
 
 export interface XdsSnapshot {
   nodeGroup: string;
-  /** sha256 of the canonical JSON of `resources`. */
+  /** The content hash of the snapshot: of its type versions, which hash `resources` per type. */
   version: string;
+  /** Per type, the version_info its xDS responses carry: see typeVersions. */
+  typeVersions: TypeVersions;
   resources: SnapshotResources;
 }
+
+/**
+ * Per resource type, the version of that type's content: sha256 of the canonical JSON of its resource list.
+ * This, not the snapshot version, is the version_info a type's xDS responses carry and proxies ACK, so a
+ * snapshot that changes only routes pushes only RDS (as go-control-plane's per-type snapshot versions do);
+ * equal content, equal version, on every replica. The snapshot version still names the whole snapshot.
+ */
+export type TypeVersions = Record<ResourceKind, string>;
 
 export function emptyResources(): SnapshotResources {
   return { listeners: [], routes: [], clusters: [], endpoints: [], secrets: [] };
 }
 
-/** The content hash of the resources; a snapshot without secrets hashes as before SDS existed (same versions). */
+/** The content version of a snapshot's resources (see snapshotVersions). */
 export function snapshotVersion(resources: SnapshotResources): string {
-  if (resources.secrets.length > 0) return contentHash(resources);
-  const { secrets: _none, ...rest } = resources;
-  return contentHash(rest);
+  return snapshotVersions(resources).version;
+}
+
+/**
+ * The version of every type (sha256 of the canonical JSON of that type's resources) and the snapshot version,
+ * the content hash of those type versions: the content is serialized and hashed once, and equal content still
+ * gives equal versions. (Before type versions existed the snapshot version hashed the resources directly; a
+ * republish after the upgrade stores a new version for the same content, and pushes nothing, since the type
+ * versions proxies hold are unchanged.)
+ */
+export function snapshotVersions(resources: SnapshotResources): { version: string; typeVersions: TypeVersions } {
+  const typeVersions = {} as TypeVersions;
+  for (const kind of PUSH_ORDER) typeVersions[kind] = contentHash(resources[kind]);
+  return { version: contentHash(typeVersions), typeVersions };
+}
+
+/** The type URL → version map a Snapshot row stores (ProxyResourceState rows are keyed by type URL). */
+export function typeVersionsByUrl(typeVersions: TypeVersions): Record<string, string> {
+  return Object.fromEntries(PUSH_ORDER.map((kind) => [TYPE_URL[kind], typeVersions[kind]]));
 }
 
 /** The xDS resource name: `name`, or `cluster_name` for a ClusterLoadAssignment. */

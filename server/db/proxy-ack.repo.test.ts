@@ -4,9 +4,9 @@ import { after, before, describe, test } from 'node:test';
 import { XDS_TYPE_URLS, ALL_XDS_TYPE_URLS } from '../../contracts/workflows.schema';
 import { createTestDatabase, type TestDatabase } from '../../test/support/db';
 import type { Db } from './client';
-import { getProxyAckStatus, getSnapshotTypeUrls, typeUrlsInResources } from './proxy-ack.repo';
+import { getProxyAckStatus, getSnapshotAckTarget, getSnapshotTypeUrls, typeUrlsInResources } from './proxy-ack.repo';
 
-const { listener: LDS, route: RDS, cluster: CDS, endpoint: EDS } = XDS_TYPE_URLS;
+const { listener: LDS, route: RDS, cluster: CDS, endpoint: EDS, secret: SDS } = XDS_TYPE_URLS;
 
 describe('typeUrlsInResources', () => {
   test('listeners and clusters always; routes and endpoints only when the snapshot has some', () => {
@@ -98,6 +98,40 @@ describe('getProxyAckStatus', () => {
     assert.equal(lds.acked.length, 1);
     const both = await getProxyAckStatus(db, { tenantId: t, nodeGroup: 'edge', version: 'v9', typeUrls: [LDS, EDS] });
     assert.deepEqual(both.pending.map((x) => x.pendingTypeUrls), [[EDS]]);
+  });
+
+  test('per type, a proxy ACKs the snapshot version of that type: an unchanged type keeps the version it had', async () => {
+    const t = await tenant();
+    const rev = await db.revision.create({ data: { tenantId: t, number: 1, graph: {}, graphHash: 'h', createdById: 'test' } });
+    // Snapshot v2 changed the routes only: its LDS version is the one v1 had.
+    const typeVersions = { [LDS]: 'lds-1', [RDS]: 'rds-2', [CDS]: 'cds-1', [EDS]: 'eds-1', [SDS]: 'sds-1' };
+    await db.snapshot.create({
+      data: { tenantId: t, nodeGroup: 'edge', version: 'v2', typeVersions, revisionId: rev.id, resources: { listeners: [{}], routes: [{}] } },
+    });
+    const target = await getSnapshotAckTarget(db, { tenantId: t, nodeGroup: 'edge', version: 'v2' });
+    assert.deepEqual(target, { typeUrls: [LDS, RDS, CDS], typeVersions });
+
+    const synced = await proxy(t, 'a-synced');
+    await state(synced, LDS, { sentVersion: 'lds-1', sentNonce: 'n1', ackedVersion: 'lds-1' });
+    await state(synced, RDS, { sentVersion: 'rds-2', sentNonce: 'n2', ackedVersion: 'rds-2' });
+    const behind = await proxy(t, 'b-behind');
+    await state(behind, LDS, { sentVersion: 'lds-1', sentNonce: 'n3', ackedVersion: 'lds-1' });
+    await state(behind, RDS, { sentVersion: 'rds-1', sentNonce: 'n4', ackedVersion: 'rds-1' });
+    const rejected = await proxy(t, 'c-rejected');
+    await state(rejected, LDS, { sentVersion: 'lds-1', sentNonce: 'n5', ackedVersion: 'lds-1' });
+    await state(rejected, RDS, { sentVersion: 'rds-2', sentNonce: 'n6', ackedVersion: 'rds-1', nackVersion: 'rds-1', nackNonce: 'n6', nackError: 'bad route' });
+
+    const s = await getProxyAckStatus(db, { tenantId: t, nodeGroup: 'edge', version: 'v2', typeUrls: [LDS, RDS], typeVersions: target!.typeVersions! });
+    assert.deepEqual(s.acked.map((p) => p.nodeId), ['a-synced']);
+    assert.deepEqual(s.pending.map((p) => [p.nodeId, p.pendingTypeUrls]), [['b-behind', [RDS]]]);
+    assert.deepEqual(s.nacked.map((p) => [p.nodeId, p.typeUrl, p.error]), [['c-rejected', RDS, 'bad route']]);
+  });
+
+  test('a snapshot stored without type versions is ACKed at its snapshot version', async () => {
+    const t = await tenant();
+    const rev = await db.revision.create({ data: { tenantId: t, number: 1, graph: {}, graphHash: 'h', createdById: 'test' } });
+    await db.snapshot.create({ data: { tenantId: t, nodeGroup: 'edge', version: 'v1', revisionId: rev.id, resources: { listeners: [{}] } } });
+    assert.deepEqual(await getSnapshotAckTarget(db, { tenantId: t, nodeGroup: 'edge', version: 'v1' }), { typeUrls: [LDS, CDS], typeVersions: undefined });
   });
 
   test('getSnapshotTypeUrls reads the stored snapshot, null when there is none', async () => {

@@ -2,11 +2,13 @@
  * ACK/NACK state of a node group's connected proxies for one snapshot version, read from ProxyResourceState
  * (written by the xds replicas). Used by the awaitProxyAck activity.
  *
- * Per proxy and xDS type:
- *   - ACKed when ackedVersion == version;
- *   - NACKed for this version when the NACK names the version (nackVersion == version), or when the last
- *     response sent was this version and the NACK answers its nonce (nackNonce == sentNonce): gRPC xDS
- *     clients report their previous version_info on a NACK, so the nonce is what identifies the rejection;
+ * Versions are per type: the snapshot's version of a type (its type version, core/xds/snapshot.ts) is what
+ * proxies are sent and ACK; a type the snapshot did not change keeps the version the proxy already ACKed.
+ * Per proxy and xDS type, with V = the snapshot's version of that type:
+ *   - ACKed when ackedVersion == V;
+ *   - NACKed for this version when the NACK names V (nackVersion == V), or when the last response sent was
+ *     V and the NACK answers its nonce (nackNonce == sentNonce): gRPC xDS clients report their previous
+ *     version_info on a NACK, so the nonce is what identifies the rejection;
  *   - pending otherwise (no row yet, older version, or a NACK of another version).
  * A proxy is ACKed when every required type is ACKed, NACKed when any required type is NACKed.
  */
@@ -19,7 +21,9 @@ import {
   type ProxyRef,
   type XdsTypeUrl,
 } from '../../contracts/workflows.schema';
+import { typeVersionsByUrl } from '../../core/xds/snapshot';
 import type { Db } from './client';
+import { parseTypeVersions } from './snapshot.repo';
 
 export interface ProxyAckQuery {
   tenantId: string;
@@ -27,6 +31,8 @@ export interface ProxyAckQuery {
   version: string;
   /** Types every proxy must ACK at `version`. */
   typeUrls: readonly string[];
+  /** Per type URL, the version of that type in snapshot `version` (getSnapshotAckTarget); a type not listed must be ACKed at `version` itself. */
+  typeVersions?: Readonly<Record<string, string>>;
 }
 
 export async function getProxyAckStatus(db: Db, q: ProxyAckQuery): Promise<AckSummary> {
@@ -59,11 +65,12 @@ export async function getProxyAckStatus(db: Db, q: ProxyAckQuery): Promise<AckSu
     let nack: NackedProxy | undefined;
     for (const typeUrl of q.typeUrls) {
       const row = byType.get(typeUrl);
-      if (row?.ackedVersion === q.version) continue;
+      const version = q.typeVersions?.[typeUrl] ?? q.version;
+      if (row?.ackedVersion === version) continue;
       const nackedThisVersion =
         row !== undefined &&
         row.nackError !== null &&
-        (row.nackVersion === q.version || (row.nackNonce !== null && row.nackNonce === row.sentNonce && row.sentVersion === q.version));
+        (row.nackVersion === version || (row.nackNonce !== null && row.nackNonce === row.sentNonce && row.sentVersion === version));
       if (nackedThisVersion) {
         nack ??= { ...ref, typeUrl, error: row.nackError ?? '', nonce: row.nackNonce };
         continue;
@@ -85,12 +92,26 @@ export async function getSnapshotTypeUrls(
   db: Db,
   q: { tenantId: string; nodeGroup: string; version: string },
 ): Promise<XdsTypeUrl[] | null> {
+  return (await getSnapshotAckTarget(db, q))?.typeUrls ?? null;
+}
+
+/**
+ * What proxies must ACK for a stored snapshot: its types (getSnapshotTypeUrls) and, per type URL, the type
+ * version they carry; null when no snapshot with this version exists for the node group.
+ */
+export async function getSnapshotAckTarget(
+  db: Db,
+  q: { tenantId: string; nodeGroup: string; version: string },
+): Promise<{ typeUrls: XdsTypeUrl[]; typeVersions: Record<string, string> | undefined } | null> {
   const snapshot = await db.snapshot.findUnique({
     where: { tenantId_nodeGroup_version: { tenantId: q.tenantId, nodeGroup: q.nodeGroup, version: q.version } },
-    select: { resources: true },
+    select: { resources: true, typeVersions: true },
   });
   if (!snapshot) return null;
-  return typeUrlsInResources(snapshot.resources);
+  // A row without type versions was never served per type (xds stores them when it loads such a row):
+  // its proxies ACKed the snapshot version.
+  const typeVersions = parseTypeVersions(snapshot.typeVersions);
+  return { typeUrls: typeUrlsInResources(snapshot.resources), typeVersions: typeVersions && typeVersionsByUrl(typeVersions) };
 }
 
 const SHORT_NAMES: Record<string, XdsTypeUrl> = {

@@ -225,7 +225,9 @@ export interface ServingProxy {
 /**
  * Per connected proxy of the node group: which of `typeUrls` are ACKed at `version` or at a snapshot of the
  * group stored after it (concurrent rollouts of other routes publish newer versions that still carry this
- * one's change, and a proxy may skip straight to them), and whether `version` was NACKed.
+ * one's change, and a proxy may skip straight to them), and whether `version` was NACKed. Compared per type:
+ * a proxy ACKs a snapshot's type version (typeVersions, keyed by type URL), not the snapshot version; rows
+ * stored before type versions existed compare by snapshot version, as proxies ACKed then.
  */
 export async function listServingState(
   db: DbTx,
@@ -243,22 +245,28 @@ export async function listServingStates(
     { forVersion: string; proxyId: string; nodeId: string; metadata: unknown; typeUrl: string | null; atLeast: boolean | null; nacked: boolean | null; nackError: string | null }[]
   >`
     WITH mine AS (
-      SELECT v."version", s."createdAt"
+      SELECT v."version", s."createdAt", s."typeVersions"
         FROM unnest(${[...new Set(q.versions)]}::text[]) AS v("version")
-        LEFT JOIN "Snapshot" s ON s."tenantId" = ${q.tenantId}::uuid AND s."nodeGroup" = ${q.nodeGroup} AND s."version" = v."version")
-    SELECT mine."version" AS "forVersion", p."id"::text AS "proxyId", p."nodeId", p."metadata", r."typeUrl",
-           (r."ackedVersion" = mine."version" OR EXISTS (
+        LEFT JOIN "Snapshot" s ON s."tenantId" = ${q.tenantId}::uuid AND s."nodeGroup" = ${q.nodeGroup} AND s."version" = v."version"),
+    st AS (
+      SELECT mine."version" AS "forVersion", p."id" AS "proxyId", p."tenantId", p."nodeId", p."metadata", mine."createdAt",
+             r."typeUrl", r."ackedVersion", r."sentVersion", r."sentNonce", r."nackVersion", r."nackNonce", r."nackError",
+             COALESCE(mine."typeVersions"->>r."typeUrl", mine."version") AS "want"
+        FROM mine
+       CROSS JOIN "Proxy" p
+        LEFT JOIN "ProxyResourceState" r ON r."proxyId" = p."id" AND r."typeUrl" = ANY(${[...q.typeUrls]}::text[])
+       WHERE p."tenantId" = ${q.tenantId}::uuid AND p."nodeGroup" = ${q.nodeGroup} AND p."connected")
+    SELECT st."forVersion", st."proxyId"::text AS "proxyId", st."nodeId", st."metadata", st."typeUrl",
+           (st."ackedVersion" = st."want" OR EXISTS (
               SELECT 1 FROM "Snapshot" s
-               WHERE s."tenantId" = p."tenantId" AND s."nodeGroup" = ${q.nodeGroup}
-                 AND s."version" = r."ackedVersion" AND s."createdAt" > mine."createdAt")) AS "atLeast",
-           (r."nackError" IS NOT NULL AND (r."nackVersion" = mine."version"
-              OR (r."nackNonce" = r."sentNonce" AND r."sentVersion" = mine."version"))) AS "nacked",
-           r."nackError"
-      FROM mine
-     CROSS JOIN "Proxy" p
-      LEFT JOIN "ProxyResourceState" r ON r."proxyId" = p."id" AND r."typeUrl" = ANY(${[...q.typeUrls]}::text[])
-     WHERE p."tenantId" = ${q.tenantId}::uuid AND p."nodeGroup" = ${q.nodeGroup} AND p."connected"
-     ORDER BY mine."version", p."nodeId"`;
+               WHERE s."tenantId" = st."tenantId" AND s."nodeGroup" = ${q.nodeGroup}
+                 AND COALESCE(s."typeVersions"->>st."typeUrl", s."version") = st."ackedVersion"
+                 AND s."createdAt" > st."createdAt")) AS "atLeast",
+           (st."nackError" IS NOT NULL AND (st."nackVersion" = st."want"
+              OR (st."nackNonce" = st."sentNonce" AND st."sentVersion" = st."want"))) AS "nacked",
+           st."nackError"
+      FROM st
+     ORDER BY st."forVersion", st."nodeId"`;
   const out = new Map<string, ServingProxy[]>();
   const byProxy = new Map<string, ServingProxy & { acked: Set<string> }>();
   for (const row of rows) {

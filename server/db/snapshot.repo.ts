@@ -6,7 +6,15 @@
  * already holds (A → B → A) does not insert: it moves that row forward (createdAt = now, revisionId = the
  * revision now live), which makes it the latest again.
  */
-import { emptyResources, PUSH_ORDER, type SnapshotResources } from '../../core/xds/snapshot';
+import {
+  emptyResources,
+  PUSH_ORDER,
+  snapshotVersions,
+  TYPE_URL,
+  typeVersionsByUrl,
+  type SnapshotResources,
+  type TypeVersions,
+} from '../../core/xds/snapshot';
 import type { Prisma } from './generated/client';
 import type { DbTx } from './tx';
 
@@ -24,6 +32,13 @@ export interface StoredSnapshot {
   tenantId: string;
   nodeGroup: string;
   version: string;
+  /** Per type, the version its responses carry (core/xds/snapshot.ts TypeVersions). */
+  typeVersions: TypeVersions;
+  /**
+   * False for a row stored before type versions existed: `typeVersions` was computed from its resources
+   * (the xds process writes them back, see saveSnapshotTypeVersions).
+   */
+  typeVersionsStored: boolean;
   revisionId: string;
   resources: SnapshotResources;
   createdAt: Date;
@@ -34,6 +49,7 @@ interface SnapshotRow {
   tenantId: string;
   nodeGroup: string;
   version: string;
+  typeVersions: unknown;
   revisionId: string;
   resources: unknown;
   createdAt: Date;
@@ -54,8 +70,30 @@ export function parseSnapshotResources(json: unknown): SnapshotResources {
   return out;
 }
 
+/**
+ * The stored `typeVersions` (type URL → version) as TypeVersions, or undefined when the row has none (stored
+ * before type versions existed: consumers in SQL fall back to the snapshot version, see rollout.repo.ts).
+ */
+export function parseTypeVersions(json: unknown): TypeVersions | undefined {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
+  const out = {} as TypeVersions;
+  for (const kind of PUSH_ORDER) {
+    const v = (json as Record<string, unknown>)[TYPE_URL[kind]];
+    if (typeof v !== 'string' || v === '') return undefined;
+    out[kind] = v;
+  }
+  return out;
+}
+
 function toStored(row: SnapshotRow): StoredSnapshot {
-  return { ...row, resources: parseSnapshotResources(row.resources) };
+  const resources = parseSnapshotResources(row.resources);
+  const stored = parseTypeVersions(row.typeVersions);
+  return {
+    ...row,
+    resources,
+    typeVersions: stored ?? snapshotVersions(resources).typeVersions,
+    typeVersionsStored: stored !== undefined,
+  };
 }
 
 export async function findLatestSnapshot(db: DbTx, tenantId: string, nodeGroup: string): Promise<StoredSnapshot | null> {
@@ -70,20 +108,21 @@ export async function findLatestSnapshot(db: DbTx, tenantId: string, nodeGroup: 
 export async function listLatestSnapshotVersions(
   db: DbTx,
   tenantId: string,
-): Promise<{ nodeGroup: string; version: string; empty: boolean }[]> {
-  return db.$queryRaw<{ nodeGroup: string; version: string; empty: boolean }[]>`
-    SELECT DISTINCT ON ("nodeGroup") "nodeGroup", "version",
+): Promise<{ nodeGroup: string; version: string; typeVersions: TypeVersions | undefined; empty: boolean }[]> {
+  const rows = await db.$queryRaw<{ nodeGroup: string; version: string; typeVersions: unknown; empty: boolean }[]>`
+    SELECT DISTINCT ON ("nodeGroup") "nodeGroup", "version", "typeVersions",
            (COALESCE(jsonb_array_length("resources"->'listeners'), 0) + COALESCE(jsonb_array_length("resources"->'clusters'), 0)) = 0 AS "empty"
       FROM "Snapshot"
      WHERE "tenantId" = ${tenantId}::uuid
      ORDER BY "nodeGroup", "createdAt" DESC, "id" DESC`;
+  return rows.map((r) => ({ ...r, typeVersions: parseTypeVersions(r.typeVersions) }));
 }
 
 /** The latest snapshot of every (tenant, node group): what an xds replica serves after a start. */
 export async function listLatestSnapshots(db: DbTx): Promise<StoredSnapshot[]> {
   const rows = await db.$queryRaw<SnapshotRow[]>`
     SELECT DISTINCT ON ("tenantId", "nodeGroup")
-           "id", "tenantId", "nodeGroup", "version", "revisionId", "resources", "createdAt"
+           "id", "tenantId", "nodeGroup", "version", "typeVersions", "revisionId", "resources", "createdAt"
       FROM "Snapshot"
      ORDER BY "tenantId", "nodeGroup", "createdAt" DESC, "id" DESC`;
   return rows.map(toStored);
@@ -95,7 +134,7 @@ export async function listLatestSnapshots(db: DbTx): Promise<StoredSnapshot[]> {
  */
 export async function saveSnapshot(
   db: DbTx,
-  input: { tenantId: string; nodeGroup: string; version: string; revisionId: string; resources: SnapshotResources },
+  input: { tenantId: string; nodeGroup: string; version: string; typeVersions: TypeVersions; revisionId: string; resources: SnapshotResources },
 ): Promise<{ changed: boolean }> {
   const latest = await db.snapshot.findFirst({
     where: { tenantId: input.tenantId, nodeGroup: input.nodeGroup },
@@ -104,19 +143,47 @@ export async function saveSnapshot(
   });
   if (latest?.version === input.version) return { changed: false };
   const now = new Date();
+  const typeVersions = typeVersionsByUrl(input.typeVersions);
   await db.snapshot.upsert({
     where: { tenantId_nodeGroup_version: { tenantId: input.tenantId, nodeGroup: input.nodeGroup, version: input.version } },
-    update: { createdAt: now, revisionId: input.revisionId },
+    update: { createdAt: now, revisionId: input.revisionId, typeVersions },
     create: {
       tenantId: input.tenantId,
       nodeGroup: input.nodeGroup,
       version: input.version,
+      typeVersions,
       revisionId: input.revisionId,
       resources: input.resources as unknown as Prisma.InputJsonValue,
       createdAt: now,
     },
   });
   return { changed: true };
+}
+
+/**
+ * Stores the type versions of a row written before they existed (derived from its content, so every replica
+ * writes the same value; rows that have them are left alone).
+ */
+export async function saveSnapshotTypeVersions(db: DbTx, id: string, typeVersions: TypeVersions): Promise<void> {
+  await db.snapshot.updateMany({ where: { id, typeVersions: { equals: {} } }, data: { typeVersions: typeVersionsByUrl(typeVersions) } });
+}
+
+/**
+ * The latest stored snapshot of the node group whose `typeUrl` resources have type version `version` (what a
+ * proxy was sent of that type), or null. Rows without type versions match on their snapshot version.
+ */
+export async function findSnapshotByTypeVersion(
+  db: DbTx,
+  q: { tenantId: string; nodeGroup: string; typeUrl: string; version: string },
+): Promise<StoredSnapshot | null> {
+  const rows = await db.$queryRaw<SnapshotRow[]>`
+    SELECT "id", "tenantId", "nodeGroup", "version", "typeVersions", "revisionId", "resources", "createdAt"
+      FROM "Snapshot"
+     WHERE "tenantId" = ${q.tenantId}::uuid AND "nodeGroup" = ${q.nodeGroup}
+       AND COALESCE("typeVersions"->>${q.typeUrl}, "version") = ${q.version}
+     ORDER BY "createdAt" DESC, "id" DESC
+     LIMIT 1`;
+  return rows[0] === undefined ? null : toStored(rows[0]);
 }
 
 /** NOTIFY on SNAPSHOT_CHANNEL; inside a transaction it is delivered at commit (and dropped on rollback). */

@@ -1,14 +1,15 @@
 /**
  * Proxy status like `istioctl proxy-status`, and a config dump of what was sent to one proxy. Per proxy and
- * xDS type (CDS, LDS, EDS, RDS):
- *   SYNCED   the last response sent is the node group's latest snapshot and the proxy ACKed it;
+ * xDS type (CDS, LDS, EDS, RDS), versions being per type (the latest snapshot's version of that type; a type
+ * the latest publish did not change keeps its version, and its proxies stay SYNCED without a new response):
+ *   SYNCED   the last response sent is the latest snapshot's version of the type and the proxy ACKed it;
  *   NACKED   the proxy rejected the last response sent (its nonce) — with the proxy's error text;
  *   STALE    sent but not ACKed yet, or ACKed a version that is no longer the latest;
  *   NOT SENT nothing of this type was ever sent.
  */
-import { PUSH_ORDER, TYPE_URL, type ResourceKind } from '../../core/xds/snapshot';
+import { PUSH_ORDER, TYPE_URL, type ResourceKind, type TypeVersions } from '../../core/xds/snapshot';
 import { findProxyByIdOrNodeId, listProxies, type ProxyResourceStatus, type ProxyStatus } from '../db/proxy.repo';
-import { findSnapshotByVersion, listLatestSnapshotVersions } from '../db/snapshot.repo';
+import { findSnapshotByTypeVersion, listLatestSnapshotVersions } from '../db/snapshot.repo';
 import type { DbTx } from '../db/tx';
 import { notFound } from '../errors';
 
@@ -35,6 +36,8 @@ export interface TypeStatus {
   ackedVersion: string;
   sentAt: string | null;
   ackedAt: string | null;
+  /** The latest snapshot's version of this type (what SYNCED means), or null. */
+  latestVersion: string | null;
   /** The proxy's error text when NACKED (and the last NACK otherwise, if any). */
   error: string | null;
   nackVersion: string | null;
@@ -48,9 +51,15 @@ export interface ProxyStatusView {
   replica: string;
   userAgent: string;
   lastSeenAt: string;
-  /** The node group's latest snapshot version (what SYNCED means), or null. */
+  /** The node group's latest snapshot version, or null. */
   latestVersion: string | null;
   types: TypeStatus[];
+}
+
+/** The node group's latest snapshot: its version and, per type, the version proxies are synced at. */
+interface Latest {
+  version: string;
+  typeVersions: TypeVersions | undefined;
 }
 
 export function typeStatus(row: ProxyResourceStatus | undefined, latest: string | null): SyncStatus {
@@ -60,7 +69,7 @@ export function typeStatus(row: ProxyResourceStatus | undefined, latest: string 
   return 'STALE';
 }
 
-function view(p: ProxyStatus, latest: string | null): ProxyStatusView {
+function view(p: ProxyStatus, latest: Latest | undefined): ProxyStatusView {
   const byType = new Map(p.resources.map((r) => [r.typeUrl, r]));
   return {
     id: p.id,
@@ -70,13 +79,16 @@ function view(p: ProxyStatus, latest: string | null): ProxyStatusView {
     replica: p.replica,
     userAgent: p.userAgent,
     lastSeenAt: p.lastSeenAt.toISOString(),
-    latestVersion: latest,
+    latestVersion: latest?.version ?? null,
     types: statusKinds(p).map((kind) => {
       const row = byType.get(TYPE_URL[kind]);
+      // A snapshot stored before type versions: proxies were sent (and ACKed) the snapshot version.
+      const latestType = latest === undefined ? null : (latest.typeVersions?.[kind] ?? latest.version);
       return {
         type: SHORT_TYPE[kind],
         typeUrl: TYPE_URL[kind],
-        status: typeStatus(row, latest),
+        status: typeStatus(row, latestType),
+        latestVersion: latestType,
         sentVersion: row?.sentVersion ?? '',
         ackedVersion: row?.ackedVersion ?? '',
         sentAt: row?.sentAt?.toISOString() ?? null,
@@ -90,8 +102,8 @@ function view(p: ProxyStatus, latest: string | null): ProxyStatusView {
 
 export async function listProxyStatus(db: DbTx, tenantId: string): Promise<ProxyStatusView[]> {
   const [proxies, latest] = await Promise.all([listProxies(db, tenantId), listLatestSnapshotVersions(db, tenantId)]);
-  const latestOf = new Map(latest.map((l) => [l.nodeGroup, l.version]));
-  return proxies.map((p) => view(p, latestOf.get(p.nodeGroup) ?? null));
+  const latestOf = new Map(latest.map((l) => [l.nodeGroup, l]));
+  return proxies.map((p) => view(p, latestOf.get(p.nodeGroup)));
 }
 
 export interface ConfigDump {
@@ -104,9 +116,8 @@ export interface ConfigDump {
 export async function proxyConfigDump(db: DbTx, tenantId: string, idOrNodeId: string): Promise<ConfigDump> {
   const p = await findProxyByIdOrNodeId(db, tenantId, idOrNodeId);
   if (p === null) throw notFound('proxy');
-  const latest = (await listLatestSnapshotVersions(db, tenantId)).find((l) => l.nodeGroup === p.nodeGroup)?.version ?? null;
+  const latest = (await listLatestSnapshotVersions(db, tenantId)).find((l) => l.nodeGroup === p.nodeGroup);
   const proxy = view(p, latest);
-  const cache = new Map<string, Awaited<ReturnType<typeof findSnapshotByVersion>>>();
   const types: ConfigDump['types'] = [];
   for (const kind of statusKinds(p)) {
     const t = proxy.types.find((x) => x.typeUrl === TYPE_URL[kind])!;
@@ -114,8 +125,8 @@ export async function proxyConfigDump(db: DbTx, tenantId: string, idOrNodeId: st
       types.push({ type: t.type, typeUrl: t.typeUrl, version: '', resources: [] });
       continue;
     }
-    if (!cache.has(t.sentVersion)) cache.set(t.sentVersion, await findSnapshotByVersion(db, tenantId, p.nodeGroup, t.sentVersion));
-    const snapshot = cache.get(t.sentVersion);
+    // The sent version is the type's version: any snapshot holding that content of the type will do.
+    const snapshot = await findSnapshotByTypeVersion(db, { tenantId, nodeGroup: p.nodeGroup, typeUrl: t.typeUrl, version: t.sentVersion });
     types.push({ type: t.type, typeUrl: t.typeUrl, version: t.sentVersion, resources: snapshot?.resources[kind] ?? [] });
   }
   return { proxy, types };

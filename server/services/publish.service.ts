@@ -10,7 +10,7 @@
 import type { Actor } from '../../contracts/workflows.schema';
 import { validateRouteGraph } from '../../contracts/route-graph.validate';
 import { CompileError, compileSnapshots } from '../../core/xds/compile';
-import { checkSnapshotConsistency, emptyResources, snapshotVersion, type XdsSnapshot } from '../../core/xds/snapshot';
+import { checkSnapshotConsistency, emptyResources, snapshotVersions, type XdsSnapshot } from '../../core/xds/snapshot';
 import { findRevisionToPublish, lockTenantForPublish, markRevisionLive } from '../db/revision-publish.repo';
 import { listLatestSnapshotVersions, notifySnapshotChanged, saveSnapshot } from '../db/snapshot.repo';
 import { findTenantById } from '../db/tenant.repo';
@@ -85,7 +85,7 @@ export async function publishRevision(db: DbTx, input: PublishRevisionInput): Pr
     for (const previous of await listLatestSnapshotVersions(tx, input.tenantId)) {
       if (compiled.has(previous.nodeGroup) || previous.empty) continue;
       const resources = emptyResources();
-      snapshots.push({ nodeGroup: previous.nodeGroup, version: snapshotVersion(resources), resources });
+      snapshots.push({ nodeGroup: previous.nodeGroup, ...snapshotVersions(resources), resources });
     }
 
     const changedGroups: XdsSnapshot[] = [];
@@ -94,6 +94,7 @@ export async function publishRevision(db: DbTx, input: PublishRevisionInput): Pr
         tenantId: input.tenantId,
         nodeGroup: s.nodeGroup,
         version: s.version,
+        typeVersions: s.typeVersions,
         revisionId: revision.id,
         resources: s.resources,
       });

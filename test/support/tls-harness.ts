@@ -27,7 +27,7 @@ import type { RunningEnvoy } from '../../workers/envoy/envoy.process';
 import { createNotifyActivities } from '../../workers/notify.activities';
 import { createPublishActivities } from '../../workers/publish.activities';
 import { getTestTemporal, installQuietTemporalRuntime, uniqueTaskQueue, workflowBundle } from './temporal';
-import { ALL_TYPES, eventually, startXdsHarness, type XdsHarness } from './xds-harness';
+import { ALL_TYPES, startXdsHarness, type XdsHarness } from './xds-harness';
 
 export const SYSTEM = { type: 'system', id: 'test', name: 'tls test' } as const;
 
@@ -99,15 +99,7 @@ export async function startTlsHarness(): Promise<TlsHarness> {
       return Object.fromEntries(r.snapshots.map((s) => [s.nodeGroup, s.version]));
     },
     acked: async (nodeId, version, withSecrets = true) => {
-      const types = withSecrets ? [...ALL_TYPES, TYPE_URL.secrets] : ALL_TYPES;
-      await eventually(
-        `ACKs of ${version.slice(0, 12)} from ${nodeId}`,
-        async () => {
-          const p = await xds.proxy(nodeId);
-          return types.every((t) => p.resources.find((r) => r.typeUrl === t)?.ackedVersion === version) ? true : undefined;
-        },
-        30_000,
-      );
+      await xds.ackedTypes(nodeId, version, withSecrets ? [...ALL_TYPES, TYPE_URL.secrets] : ALL_TYPES, 30_000);
     },
     envoy: (nodeId) => xds.envoy({ nodeId }),
     startWorker: async (deps = {}) => {

@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import pino from 'pino';
 import type { RouteGraph, RouteGraphInput } from '../../contracts/route-graph.schema';
-import { contentHash, TYPE_URL } from '../../core/xds/snapshot';
+import { contentHash, TYPE_URL, typeVersionsByUrl } from '../../core/xds/snapshot';
 import type { Db } from '../../server/db/client';
 import { findProxy, type ProxyStatus } from '../../server/db/proxy.repo';
+import { findSnapshotByVersion } from '../../server/db/snapshot.repo';
 import { publishRevision } from '../../server/services/publish.service';
 import { freePort } from '../../scripts/lib/ports';
 import { envoyBootstrap } from '../../workers/envoy/bootstrap';
@@ -31,8 +32,12 @@ export interface XdsHarness {
   /** Another xds replica on the same database (stopped by stop()). */
   replica(opts?: Partial<XdsServerOptions>): Promise<RunningXdsServer>;
   proxy(nodeId: string): Promise<ProxyStatus>;
-  /** Resolves once every xDS type of `nodeId` is ACKed at `version`. */
+  /** Resolves once every xDS type of `nodeId` is ACKed at snapshot `version` (each type at its type version). */
   ackedAll(nodeId: string, version: string, timeoutMs?: number): Promise<ProxyStatus>;
+  /** Resolves once `types` of `nodeId` are ACKed at snapshot `version` (each at its type version). */
+  ackedTypes(nodeId: string, version: string, types: readonly string[], timeoutMs?: number): Promise<ProxyStatus>;
+  /** Per type URL, the type versions of snapshot `version` of `nodeGroup` (what proxies are sent and ACK). */
+  typeVersions(version: string, nodeGroup?: string): Promise<Record<string, string>>;
   stop(): Promise<void>;
 }
 
@@ -58,6 +63,22 @@ export async function startXdsHarness(opts: { tenantSlug?: string; grpcPort?: nu
     assert.ok(p, `proxy row of ${nodeId}`);
     return p;
   };
+  const typeVersions = async (version: string, nodeGroup = 'default'): Promise<Record<string, string>> => {
+    const s = await findSnapshotByVersion(db, tenantId, nodeGroup, version);
+    assert.ok(s, `snapshot ${version.slice(0, 12)} of node group ${nodeGroup}`);
+    return typeVersionsByUrl(s.typeVersions);
+  };
+  /** `types` of `nodeId` ACKed at snapshot `version`: each type at the snapshot's version of that type. */
+  const ackedAt = (nodeId: string, version: string, types: readonly string[], timeoutMs?: number): Promise<ProxyStatus> =>
+    eventually(
+      `ACKs of ${version.slice(0, 12)} from ${nodeId}`,
+      async () => {
+        const p = await proxy(nodeId);
+        const want = await typeVersions(version, p.nodeGroup);
+        return types.every((t) => p.resources.find((r) => r.typeUrl === t)?.ackedVersion === want[t]) ? p : undefined;
+      },
+      timeoutMs,
+    );
 
   return {
     tdb,
@@ -95,15 +116,9 @@ export async function startXdsHarness(opts: { tenantSlug?: string; grpcPort?: nu
       return r;
     },
     proxy,
-    ackedAll: (nodeId, version, timeoutMs) =>
-      eventually(
-        `ACKs of ${version.slice(0, 12)} from ${nodeId}`,
-        async () => {
-          const p = await proxy(nodeId);
-          return ALL_TYPES.every((t) => p.resources.find((r) => r.typeUrl === t)?.ackedVersion === version) ? p : undefined;
-        },
-        timeoutMs,
-      ),
+    typeVersions,
+    ackedAll: (nodeId, version, timeoutMs) => ackedAt(nodeId, version, ALL_TYPES, timeoutMs),
+    ackedTypes: ackedAt,
     stop: async () => {
       await Promise.allSettled(envoys.map((e) => e.stop()));
       await Promise.allSettled(replicas.map((r) => r.stop()));

@@ -89,6 +89,13 @@ describe('ADS server (state of the world)', () => {
     g.clusters![0]!.endpoints[0]!.port = 9999; // endpoints change
     g.routes![0]!.match = { path: '/older' }; // routes change
   });
+  // Every type changes.
+  const v3 = snapshotOf((g) => {
+    g.clusters![1]!.connectTimeoutMs = 300;
+    g.clusters![0]!.endpoints[0]!.port = 9998;
+    g.listeners![0]!.port = 8090;
+    g.routes![0]!.match = { path: '/oldest' };
+  });
 
   before(async () => {
     server = new grpc.Server();
@@ -133,7 +140,7 @@ describe('ADS server (state of the world)', () => {
     s.send({ node: node('n1', { tenant: 'demo', node_group: 'default' }), type_url: TYPE_URL.clusters });
     const res = await s.next();
     assert.equal(res.type_url, TYPE_URL.clusters);
-    assert.equal(res.version_info, v1.version);
+    assert.equal(res.version_info, v1.typeVersions.clusters);
     assert.notEqual(res.nonce, '');
     assert.deepEqual(names(res), ['api', 'app', 'canary']);
     s.send({ type_url: TYPE_URL.clusters, version_info: res.version_info, response_nonce: res.nonce });
@@ -141,8 +148,8 @@ describe('ADS server (state of the world)', () => {
     await until(() => store.events.some((e) => e.startsWith('ack')), 'ack');
     assert.equal(store.events.length, 3, store.events.join('\n'));
     assert.equal(store.events[0], 'connect n1');
-    assert.match(store.events[1]!, new RegExp(`^sent p\\d+ Cluster ${v1.version.slice(0, 8)} ${res.nonce}$`));
-    assert.match(store.events[2]!, new RegExp(`^ack p\\d+ Cluster ${v1.version.slice(0, 8)}$`));
+    assert.match(store.events[1]!, new RegExp(`^sent p\\d+ Cluster ${v1.typeVersions.clusters.slice(0, 8)} ${res.nonce}$`));
+    assert.match(store.events[2]!, new RegExp(`^ack p\\d+ Cluster ${v1.typeVersions.clusters.slice(0, 8)}$`));
     assert.deepEqual(
       { tenantId: store.connects[0]!.tenantId, nodeGroup: store.connects[0]!.nodeGroup, userAgent: store.connects[0]!.userAgent },
       { tenantId: 't-demo', nodeGroup: 'default', userAgent: 'ads-test/1.0' },
@@ -175,7 +182,7 @@ describe('ADS server (state of the world)', () => {
     s.close();
   });
 
-  it('pushes a new snapshot in the order clusters, endpoints, listeners, routes, once per type', async () => {
+  it('pushes the types a new snapshot changed, in the order clusters, endpoints, listeners, routes, once per type', async () => {
     const s = connect();
     const subscribe = async (typeUrl: string, resourceNames: string[] = []) => {
       s.send({ ...(typeUrl === TYPE_URL.listeners ? { node: node('n4') } : {}), type_url: typeUrl, resource_names: resourceNames });
@@ -190,24 +197,32 @@ describe('ADS server (state of the world)', () => {
     await subscribe(TYPE_URL.clusters);
     await s.expectNothing(200);
 
-    cache.set({ ...v2, tenantId: 't-demo', nodeGroup: 'default' });
     const subscribed: Record<string, string[]> = {
       [TYPE_URL.routes]: ['web', 'web-v6'],
       [TYPE_URL.endpoints]: ['api', 'app', 'canary'],
     };
-    const order: string[] = [];
-    for (let i = 0; i < 4; i++) {
-      const res = await s.next();
-      assert.equal(res.version_info, v2.version);
-      order.push(res.type_url);
-      // An ACK repeats the subscribed names (an EDS/RDS request without names would unsubscribe).
-      s.send({ type_url: res.type_url, response_nonce: res.nonce, version_info: res.version_info, resource_names: subscribed[res.type_url] ?? [] });
-    }
-    assert.deepEqual(order, [TYPE_URL.clusters, TYPE_URL.endpoints, TYPE_URL.listeners, TYPE_URL.routes]);
-    await s.expectNothing();
+    const kindOf = { [TYPE_URL.clusters]: 'clusters', [TYPE_URL.endpoints]: 'endpoints', [TYPE_URL.listeners]: 'listeners', [TYPE_URL.routes]: 'routes' } as const;
+    const pushed = async (snapshot: XdsSnapshot, n: number): Promise<string[]> => {
+      cache.set({ ...snapshot, tenantId: 't-demo', nodeGroup: 'default' });
+      const order: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const res = await s.next();
+        assert.equal(res.version_info, snapshot.typeVersions[kindOf[res.type_url as keyof typeof kindOf]]);
+        order.push(res.type_url);
+        // An ACK repeats the subscribed names (an EDS/RDS request without names would unsubscribe).
+        s.send({ type_url: res.type_url, response_nonce: res.nonce, version_info: res.version_info, resource_names: subscribed[res.type_url] ?? [] });
+      }
+      await s.expectNothing();
+      return order;
+    };
+    // v2 changes endpoints and routes only: CDS and LDS are not resent.
+    assert.equal(v2.typeVersions.clusters, v1.typeVersions.clusters);
+    assert.equal(v2.typeVersions.listeners, v1.typeVersions.listeners);
+    assert.deepEqual(await pushed(v2, 2), [TYPE_URL.endpoints, TYPE_URL.routes]);
+    assert.deepEqual(await pushed(v3, 4), [TYPE_URL.clusters, TYPE_URL.endpoints, TYPE_URL.listeners, TYPE_URL.routes]);
 
     // Same content again: nothing to send.
-    assert.equal(cache.set({ ...v2, tenantId: 't-demo', nodeGroup: 'default' }), false);
+    assert.equal(cache.set({ ...v3, tenantId: 't-demo', nodeGroup: 'default' }), false);
     await s.expectNothing();
     s.close();
   });
@@ -225,12 +240,12 @@ describe('ADS server (state of the world)', () => {
     await s.expectNothing();
     await until(() => store.events.some((e) => e.startsWith('nack')), 'nack');
     const nack = store.events.find((e) => e.startsWith('nack'))!;
-    assert.match(nack, new RegExp(`^nack p\\d+ Listener ${v1.version.slice(0, 8)} ${res.nonce} cannot bind 0.0.0.0:8080$`));
+    assert.match(nack, new RegExp(`^nack p\\d+ Listener ${v1.typeVersions.listeners.slice(0, 8)} ${res.nonce} cannot bind 0.0.0.0:8080$`));
     assert.ok(!store.events.some((e) => e.startsWith('ack')));
 
-    cache.set({ ...v2, tenantId: 't-demo', nodeGroup: 'default' });
+    cache.set({ ...v3, tenantId: 't-demo', nodeGroup: 'default' });
     const next = await s.next();
-    assert.equal(next.version_info, v2.version);
+    assert.equal(next.version_info, v3.typeVersions.listeners);
     s.close();
   });
 
@@ -239,7 +254,7 @@ describe('ADS server (state of the world)', () => {
     s.send({ node: node('n6'), type_url: TYPE_URL.clusters });
     const first = await s.next();
     s.send({ type_url: TYPE_URL.clusters, response_nonce: first.nonce, version_info: first.version_info });
-    cache.set({ ...v2, tenantId: 't-demo', nodeGroup: 'default' });
+    cache.set({ ...v3, tenantId: 't-demo', nodeGroup: 'default' });
     const second = await s.next();
     assert.notEqual(second.nonce, first.nonce);
     // A request answering the first response (e.g. crossed on the wire) neither ACKs nor triggers a response.
@@ -256,7 +271,7 @@ describe('ADS server (state of the world)', () => {
     await s.expectNothing();
     cache.set({ ...v1, tenantId: 't-demo', nodeGroup: 'later' });
     const res = await s.next();
-    assert.equal(res.version_info, v1.version);
+    assert.equal(res.version_info, v1.typeVersions.clusters);
     s.close();
   });
 

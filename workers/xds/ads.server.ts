@@ -2,15 +2,19 @@
  * envoy.service.discovery.v3.AggregatedDiscoveryService: StreamAggregatedResources (state of the world) and
  * DeltaAggregatedResources (incremental).
  *
+ * Versions are per type: a type's responses carry its type version (a hash of that type's content,
+ * core/xds/snapshot.ts typeVersions), and that is what is recorded as sent, ACKed and NACKed. A snapshot that
+ * changes only routes therefore reaches proxies as one RDS response; CDS, EDS and LDS stay quiet.
  * State of the world, per stream and type URL:
- *   - every response carries version_info (the snapshot version) and a fresh nonce (unique across streams);
+ *   - every response carries version_info (the type version) and a fresh nonce (unique across streams);
  *   - a request whose response_nonce is the last nonce sent is an ACK, or a NACK when it has error_detail
  *     (recorded with that nonce, the version that nonce carried and Envoy's message); a request with an
  *     older nonce is stale and ignored; a request without nonce is a new subscription and always answered;
  *   - the server answers only an outstanding request (after an ACK/NACK or a new subscription), and only when
- *     the snapshot version or the set of resources the request selects differs from the last response;
+ *     the type version or the set of resources the request selects differs from the last response;
  *   - LDS/CDS: empty resource_names (or "*") = all; RDS/EDS: exactly the requested names that exist;
- *   - on a new snapshot, types go out in the order clusters → endpoints → listeners → routes.
+ *   - on a new snapshot, the types whose version changed go out in the order clusters → endpoints →
+ *     listeners → routes.
  * Delta, per stream and type URL:
  *   - the subscription is a set of names plus a wildcard flag (LDS/CDS: a first request subscribing to
  *     nothing, or to "*", is a wildcard); resource_names_subscribe / _unsubscribe change it at any time;
@@ -18,11 +22,12 @@
  *     keeps what the client has (name → version, seeded from initial_resource_versions on a reconnect) and
  *     sends only resources whose version differs, plus removed_resources for names the client has that the
  *     snapshot no longer holds (and, once, for explicitly subscribed names that do not exist);
- *   - every response has a fresh nonce and system_version_info = the snapshot version; a request whose
+ *   - every response has a fresh nonce and system_version_info = the type version; a request whose
  *     response_nonce names a response still awaiting its answer ACKs it, or NACKs it with error_detail
  *     (recorded exactly like state-of-the-world, by nonce); several responses may be in flight;
  *   - the first answer to a subscription is sent even when empty (Envoy waits for it to finish warming), and
- *     so is one answer per new snapshot version, so that every type is ACKed per version like SotW.
+ *     so is one answer per new type version (even when the client already has every resource, e.g. after a
+ *     reconnect), so that every type is ACKed per type version like SotW.
  * The proxy's tenant and node group come from node metadata (`tenant`, `node_group`) of the first request.
  */
 import { randomBytes } from 'node:crypto';
@@ -138,7 +143,8 @@ interface TypeState {
   names: string[];
   /** The subscription as a key: "*" for all, else the sorted distinct names. */
   namesKey: string;
-  lastSent?: { version: string; nonce: string; selectedKey: string };
+  /** The last response: its type version, nonce, the subscription it answered and the names it carried. */
+  lastSent?: { version: string; nonce: string; namesKey: string; selectedKey: string };
 }
 
 interface ProxyIdentity {
@@ -379,15 +385,19 @@ class AdsStream extends StreamBase<DiscoveryRequest, Buffer> {
     if (!state.pending || state.kind === undefined || this.identity === undefined || this.closed) return;
     const snapshot = this.snapshot();
     if (snapshot === undefined) return; // nothing published for this node group yet: hold the request
-    const body = sotwResponseBody(this.opts.protos, snapshot, state);
+    const version = snapshot.typeVersions[state.kind];
     const last = state.lastSent;
-    if (!force && last !== undefined && last.version === snapshot.version && last.selectedKey === body.selectedKey) return;
+    // Same type version and same subscription: same content, nothing to send (the common case on a push
+    // that changed other types).
+    if (!force && last !== undefined && last.version === version && last.namesKey === state.namesKey) return;
+    const body = sotwResponseBody(this.opts.protos, snapshot, state);
+    if (!force && last !== undefined && last.version === version && last.selectedKey === body.selectedKey) return;
 
     const nonce = this.nextNonce();
     this.call.write(this.opts.protos.withNonce(body.bytes, nonce));
     state.pending = false;
-    state.lastSent = { version: snapshot.version, nonce, selectedKey: body.selectedKey };
-    this.sentResponse(state.typeUrl, snapshot.version, nonce, body.resources);
+    state.lastSent = { version, nonce, namesKey: state.namesKey, selectedKey: body.selectedKey };
+    this.sentResponse(state.typeUrl, version, nonce, body.resources);
   }
 }
 
@@ -399,11 +409,11 @@ interface DeltaTypeState {
   names: Set<string>;
   /** What the client has: name → version ('' = told it does not exist). */
   known: Map<string, string>;
-  /** Responses awaiting ACK/NACK: nonce → snapshot version. */
+  /** Responses awaiting ACK/NACK: nonce → type version. */
   inFlight: Map<string, string>;
   /** The subscription has had its first answer. */
   answered: boolean;
-  /** Snapshot version of the last response. */
+  /** Type version of the last response. */
   version?: string;
 }
 
@@ -476,11 +486,12 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest, DeltaDiscoveryRespon
     if (!state.answered || changed) this.respond(state);
   }
 
-  protected onSnapshot(_snapshot: CachedSnapshot): void {
+  protected onSnapshot(snapshot: CachedSnapshot): void {
     if (this.closed) return;
     for (const kind of PUSH_ORDER) {
       const state = this.types.get(TYPE_URL[kind]);
-      if (state !== undefined) this.respond(state);
+      // An unchanged type version is unchanged content: nothing to compare.
+      if (state !== undefined && state.version !== snapshot.typeVersions[kind]) this.respond(state);
     }
   }
 
@@ -518,22 +529,23 @@ class DeltaStream extends StreamBase<DeltaDiscoveryRequest, DeltaDiscoveryRespon
       state.known.delete(name);
     }
     removed.sort();
-    // Nothing changed for this type: stay quiet, unless the snapshot version moved on: then an empty response
-    // lets the client ACK the new version for this type too (awaitProxyAck reads ACKs per type and version).
-    if (resources.length === 0 && removed.length === 0 && state.answered && state.version === snapshot.version) return;
+    // Nothing changed for this type: stay quiet, unless its type version moved on: then an empty response
+    // lets the client ACK the new type version (awaitProxyAck reads ACKs per type and type version).
+    const version = snapshot.typeVersions[state.kind];
+    if (resources.length === 0 && removed.length === 0 && state.answered && state.version === version) return;
 
     const nonce = this.nextNonce();
     this.call.write({
-      system_version_info: snapshot.version,
+      system_version_info: version,
       resources,
       type_url: state.typeUrl,
       removed_resources: removed,
       nonce,
     });
     state.answered = true;
-    state.version = snapshot.version;
-    state.inFlight.set(nonce, snapshot.version);
-    this.sentResponse(state.typeUrl, snapshot.version, nonce, resources.length);
+    state.version = version;
+    state.inFlight.set(nonce, version);
+    this.sentResponse(state.typeUrl, version, nonce, resources.length);
   }
 }
 
@@ -583,7 +595,7 @@ function sotwResponseBody(protos: XdsProtos, snapshot: CachedSnapshot, state: Ty
   if (body === undefined) {
     const resources = selectResources(snapshot, state.kind!, state.namesKey);
     body = {
-      bytes: protos.encodeDiscoveryResponseBody({ version_info: snapshot.version, resources: resources.map(([, any]) => any), type_url: state.typeUrl }),
+      bytes: protos.encodeDiscoveryResponseBody({ version_info: snapshot.typeVersions[state.kind!], resources: resources.map(([, any]) => any), type_url: state.typeUrl }),
       selectedKey: resources.map(([name]) => name).join('\u0000'),
       resources: resources.length,
     };

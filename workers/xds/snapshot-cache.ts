@@ -4,13 +4,15 @@
  * Streams subscribe to their (tenant, node group) and are told when its version changes.
  */
 import { createHash } from 'node:crypto';
-import { PUSH_ORDER, resourceName, type ResourceKind, type SnapshotResources } from '../../core/xds/snapshot';
+import { PUSH_ORDER, resourceName, type ResourceKind, type SnapshotResources, type TypeVersions } from '../../core/xds/snapshot';
 import type { EncodedAny, XdsProtos } from './protos';
 
 export interface CachedSnapshot {
   tenantId: string;
   nodeGroup: string;
   version: string;
+  /** Per type: the version_info of its responses (a hash of that type's content, core/xds/snapshot.ts). */
+  typeVersions: TypeVersions;
   /** Per type: resource name → encoded resource, in snapshot order. */
   resources: Record<ResourceKind, Map<string, EncodedAny>>;
   /** Per type: resource name → version of that one resource (hash of its encoding), for delta xDS. */
@@ -39,7 +41,7 @@ export class SnapshotCache {
    * Encodes and stores a snapshot; listeners hear about it when the version differs from the cached one.
    * Throws (and keeps the previous snapshot) when a resource cannot be encoded.
    */
-  set(input: { tenantId: string; nodeGroup: string; version: string; resources: SnapshotResources }): boolean {
+  set(input: { tenantId: string; nodeGroup: string; version: string; typeVersions: TypeVersions; resources: SnapshotResources }): boolean {
     const k = key(input.tenantId, input.nodeGroup);
     if (this.snapshots.get(k)?.version === input.version) return false;
     const resources = {} as CachedSnapshot['resources'];
@@ -65,6 +67,7 @@ export class SnapshotCache {
       tenantId: input.tenantId,
       nodeGroup: input.nodeGroup,
       version: input.version,
+      typeVersions: input.typeVersions,
       resources,
       resourceVersions,
     };

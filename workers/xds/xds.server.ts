@@ -12,7 +12,7 @@ import type { Db } from '../../server/db/client';
 import { pingDatabase } from '../../server/db/health.repo';
 import { markReplicaProxiesDisconnected, recordProxyConnected, recordProxyDisconnected } from '../../server/db/proxy.repo';
 import { listenForSnapshots, type SnapshotListener } from '../../server/db/snapshot-listener';
-import { findLatestSnapshot, listLatestSnapshots, type StoredSnapshot } from '../../server/db/snapshot.repo';
+import { findLatestSnapshot, listLatestSnapshots, saveSnapshotTypeVersions, type StoredSnapshot } from '../../server/db/snapshot.repo';
 import { findTenantBySlug } from '../../server/db/tenant.repo';
 import { getAppKeyBox } from '../../server/pki/key-box';
 import { getCertificateMaterialById } from '../../server/services/certificate.service';
@@ -85,6 +85,12 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
       // Certificates are resolved (keys decrypted) here, at send time; the stored row holds references only.
       const s = { ...stored, resources: await materializeSecrets(stored.tenantId, stored.resources, certificateMaterial) };
       if (cache.set(s)) log.info({ tenantId: s.tenantId, nodeGroup: s.nodeGroup, version: s.version }, 'snapshot loaded');
+      // A row from before type versions: store the ones served, so ACK queries in SQL can compare per type.
+      if (!stored.typeVersionsStored) {
+        await saveSnapshotTypeVersions(db, stored.id, stored.typeVersions).catch((err: unknown) =>
+          log.warn({ err, version: stored.version }, 'could not store the type versions of a snapshot'),
+        );
+      }
     } catch (err) {
       metrics.snapshotErrors.inc();
       log.error({ err, tenantId: stored.tenantId, nodeGroup: stored.nodeGroup, version: stored.version }, 'snapshot rejected; the previous one stays in use');
