@@ -271,9 +271,13 @@ async function measureInteraction(page: Page, context: BrowserContext): Promise<
   return { pan: pan.frames, drag: drag.frames, panTrace: pan.trace, dragTrace: drag.trace, renderedNodes, renderedEdges, domElements };
 }
 
-/** Waits in the page until ≥ 50 nodes are in the DOM and the frame showing them was produced; ms since t0. */
+/**
+ * Waits in the page until ≥ 50 nodes are shown (React Flow hides a node until it has been measured) and the
+ * frame showing them was produced; ms since t0.
+ */
 const AWAIT_NODES = `await new Promise((resolve) => {
-    const tick = () => (document.querySelectorAll('.react-flow__node').length >= 50 ? resolve() : requestAnimationFrame(tick));
+    const shown = () => [...document.querySelectorAll('.react-flow__node')].filter((n) => n.style.visibility !== 'hidden').length;
+    const tick = () => (shown() >= 50 ? resolve() : requestAnimationFrame(tick));
     requestAnimationFrame(tick);
   });
   // the frame that shows them has been produced once the next frame starts

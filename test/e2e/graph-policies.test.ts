@@ -85,7 +85,14 @@ test('draw a request policy → route edge, apply, Envoy enforces it, the node c
 
   await page.getByLabel('Message', { exact: true }).fill(`e2e: bind ${POLICY} to demo-root`);
   await page.getByRole('button', { name: 'Save as revision' }).click();
-  await page.getByText(/Saved as revision #/).waitFor();
+  // next dev compiles the revisions API on its first call: minutes on a loaded machine.
+  await Promise.race([
+    page.getByText(/Saved as revision #/).waitFor({ timeout: 240_000 }),
+    page.locator('.graph-status.error').waitFor({ timeout: 240_000 }).then(async () => {
+      await session.screenshot('31-graph-policy-save-failed');
+      assert.fail(`saving failed: ${await page.locator('.graph-status').innerText()}`);
+    }),
+  ]);
   await page.getByRole('button', { name: 'Apply', exact: true }).click();
   await page.waitForURL(/\/graph\?revision=/);
 
@@ -108,7 +115,7 @@ test('draw a request policy → route edge, apply, Envoy enforces it, the node c
   await panel.waitFor();
   assert.ok(Number(await panel.getByTestId('policy-denied').innerText()) >= 1, 'the side panel shows the denied decision');
   await page.locator(`.react-flow__edge[data-id="x-p|r:demo-root|p:${POLICY}"]`).waitFor();
-  await session.screenshot('31-graph-policy-bound-counts');
+  await session.screenshot('32-graph-policy-bound-counts');
 });
 
 test('no request left the machine and pages had no errors', () => {
