@@ -2,14 +2,18 @@
  * Console benchmark in Debian's Chromium (playwright-core, headless, --disable-gpu):
  *   ui_graph_1000_first_render_ms — graph editor: from "Load JSON" of a 1,000-node / 2,000-edge graph to the
  *                                   first painted frame showing its nodes (median of 3 page loads);
- *   ui_graph_1000_p95_frame_ms    — p95 of requestAnimationFrame intervals while panning the canvas and
- *                                   dragging a node, after "fit view" at the minimum zoom (the tall column
- *                                   layout: ~390 nodes and all their connections on screen, the editor's
- *                                   overview level of detail);
- *   detail: DOM elements on screen, and from a Chrome trace of the same interaction the renderer main
- *   thread's tasks (count, total, p95, over 16.7/50 ms) and self time by kind — CPU-side evidence that other
- *   load on the machine distorts less than frame intervals. `--trace-names` also prints the top trace events
- *   and a CPU profile's top functions; `--runs N` sets the first-render page loads (default 3).
+ *   ui_graph_1000_p95_frame_ms    — the worse of two p95s of requestAnimationFrame intervals: while panning the
+ *                                   canvas, and while dragging a node (…_pan_… and …_drag_… separately), after
+ *                                   "fit view" at the minimum zoom (the tall column layout: ~390 nodes and all
+ *                                   their connections on screen, the editor's overview level of detail);
+ *   peer_reactflow_1000_*         — the same graph at the same positions in React Flow out of the box
+ *                                   (bench/ui-graph-peer.tsx: default nodes and edges, bundled by esbuild for
+ *                                   production), measured by the same first-render, pan and drag script;
+ *   …_ratio_vs_peer               — ours / peer (below 1: faster than the peer);
+ *   detail: DOM elements on screen, and from a Chrome trace of each phase the renderer main thread's time per
+ *   frame and raster time — CPU-side evidence that other load on the machine distorts less than frame
+ *   intervals; the 1-minute load average at start and end. `--trace-names` also prints the top trace events
+ *   and a CPU profile's top functions per phase; `--runs N` sets the first-render page loads (default 3).
  *   ui_editor_initial_js_gzip_kb  — the Rego editor page (/policies): the <script> chunks its HTML references,
  *                                   gzipped (Monaco is a lazy chunk, not among them);
  *   ui_graph_editor_initial_js_gzip_kb — the same for the graph editor page (/graph).
@@ -19,14 +23,20 @@
  *   npx tsx bench/ui-graph.ts
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { cpus, totalmem, tmpdir, release } from 'node:os';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cpus, loadavg, totalmem, tmpdir, release } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+import type { BrowserContext, CDPSession, Page } from 'playwright-core';
+import { columnLayout } from '../app/_lib/graph-layout';
+import { graphToElements } from '../app/_lib/route-graph-model';
+import type { RouteGraph } from '../contracts/route-graph.schema';
 import { repoRoot } from '../server/env';
 import { ensureDemoTenantAndAdmin } from '../server/services/seed.service';
-import type { CDPSession } from 'playwright-core';
 import { freePort, waitForPort } from '../scripts/lib/ports';
 import { createTestDatabase } from '../test/support/db';
 import { openBrowser, signInThroughForm } from '../test/e2e/browser';
@@ -165,8 +175,169 @@ async function initialJsGzipKb(web: string, path: string, cookie: string): Promi
   return { kb: round(bytes / 1024), scripts: srcs.length };
 }
 
+/** In-page frame recorder (a string: tsx would wrap named functions in a `__name` helper the page lacks). */
+const START_FRAMES = `(() => {
+  window.__frames = [];
+  window.__stop = false;
+  let last = performance.now();
+  const loop = (t) => {
+    window.__frames.push(t - last);
+    last = t;
+    if (!window.__stop) requestAnimationFrame(loop);
+  };
+  requestAnimationFrame((t) => {
+    last = t;
+    requestAnimationFrame(loop);
+  });
+})()`;
+const STOP_FRAMES = `(() => {
+  window.__stop = true;
+  return window.__frames;
+})()`;
+
+/** Frame intervals and a trace summary of one interaction (mouse moves driven by `act`). */
+async function recordPhase(page: Page, context: BrowserContext, name: string, act: () => Promise<void>): Promise<{ frames: number[]; trace: Record<string, number> }> {
+  const cdp = await context.newCDPSession(page);
+  const stopTrace = await startTrace(cdp);
+  if (TRACE_NAMES) {
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.start');
+  }
+  await page.evaluate(START_FRAMES);
+  await act();
+  const frames = await page.evaluate<number[]>(STOP_FRAMES);
+  if (TRACE_NAMES) {
+    console.log(`-- ${name}: CPU profile, top self time`);
+    printProfile(((await cdp.send('Profiler.stop')) as { profile: CpuProfile }).profile);
+  }
+  const trace = summariseTrace(await stopTrace());
+  if (TRACE_NAMES) console.log(`-- ${name}: ${JSON.stringify(trace)}`);
+  await cdp.detach();
+  return { frames, trace };
+}
+
+interface InteractionResult {
+  pan: number[];
+  drag: number[];
+  panTrace: Record<string, number>;
+  dragTrace: Record<string, number>;
+  renderedNodes: number;
+  renderedEdges: number;
+  domElements: number;
+}
+
+/**
+ * The same pan + drag on any React Flow page: "fit view" (the Controls button), then drag the pane up and back
+ * down from its bottom-right corner (the column layout is tall: moving reveals more nodes), then drag the
+ * on-screen node nearest the pane's centre along a wave. Frame intervals and traces per phase.
+ */
+async function measureInteraction(page: Page, context: BrowserContext): Promise<InteractionResult> {
+  await page.locator('.react-flow__controls-fitview').click();
+  await page.waitForTimeout(500);
+  const renderedNodes = await page.locator('.react-flow__node').count();
+  const renderedEdges = await page.locator('.react-flow__edge').count();
+  const domElements = await page.evaluate<number>(`document.getElementsByTagName('*').length`);
+  const pane = await page.locator('.react-flow__pane').boundingBox();
+  if (!pane) throw new Error('no canvas');
+  const sx = pane.x + pane.width - 12;
+  const sy = pane.y + pane.height - 12;
+  const pan = await recordPhase(page, context, 'pan', async () => {
+    for (const dir of [1, -1]) {
+      await page.mouse.move(sx - (dir === 1 ? 0 : 270), sy - (dir === 1 ? 0 : 360));
+      await page.mouse.down();
+      for (let i = 0; i < 90; i++) await page.mouse.move(sx - (dir === 1 ? i * 3 : 270 - i * 3), sy - (dir === 1 ? i * 4 : 360 - i * 4));
+      await page.mouse.up();
+    }
+  });
+  const target = await page.evaluate<{ x: number; y: number } | null>(`(() => {
+    const pane = document.querySelector('.react-flow__pane').getBoundingClientRect();
+    const cx = pane.left + pane.width / 2, cy = pane.top + pane.height / 2;
+    let best = null, bestD = Infinity;
+    for (const n of document.querySelectorAll('.react-flow__node')) {
+      const r = n.getBoundingClientRect();
+      if (r.width === 0 || r.right < pane.left || r.left > pane.right || r.bottom < pane.top || r.top > pane.bottom) continue;
+      const x = r.left + r.width / 2, y = r.top + r.height / 2, d = (x - cx) ** 2 + (y - cy) ** 2;
+      if (d < bestD) { bestD = d; best = { x, y }; }
+    }
+    return best;
+  })()`);
+  if (!target) throw new Error('no node on screen to drag');
+  const drag = await recordPhase(page, context, 'drag', async () => {
+    await page.mouse.move(target.x, target.y);
+    await page.mouse.down();
+    for (let i = 0; i < 90; i++) await page.mouse.move(target.x + i * 2, target.y + Math.sin(i / 10) * 40);
+    await page.mouse.up();
+  });
+  return { pan: pan.frames, drag: drag.frames, panTrace: pan.trace, dragTrace: drag.trace, renderedNodes, renderedEdges, domElements };
+}
+
+/**
+ * Waits in the page until ≥ 50 nodes are shown (React Flow hides a node until it has been measured) and the
+ * frame showing them was produced; ms since t0.
+ */
+const AWAIT_NODES = `await new Promise((resolve) => {
+    const shown = () => [...document.querySelectorAll('.react-flow__node')].filter((n) => n.style.visibility !== 'hidden').length;
+    const tick = () => (shown() >= 50 ? resolve() : requestAnimationFrame(tick));
+    requestAnimationFrame(tick);
+  });
+  // the frame that shows them has been produced once the next frame starts
+  await new Promise((r) => requestAnimationFrame(() => r(null)));
+  return performance.now() - t0;`;
+
+/**
+ * The peer page (bench/ui-graph-peer.tsx) bundled with esbuild for production and served from a temporary
+ * directory on 127.0.0.1, with the graph as React Flow default nodes ({ data: { label } }) and edges at the
+ * editor's column-layout positions.
+ */
+async function servePeer(graph: RouteGraph): Promise<{ url: string; close: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-bench-peer-'));
+  await build({
+    entryPoints: [join(repoRoot, 'bench/ui-graph-peer.tsx')],
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    jsx: 'automatic',
+    target: 'es2022',
+    define: { 'process.env.NODE_ENV': '"production"' },
+    outdir: dir,
+    entryNames: 'peer',
+    logLevel: 'warning',
+  });
+  const els = graphToElements(graph);
+  const pos = columnLayout(els.nodes);
+  const nodes = els.nodes.map((n) => ({ id: n.id, position: pos.get(n.id)!, data: { label: n.name } }));
+  const edges = els.edges.map((e) => ({ id: e.id, source: e.source, target: e.target }));
+  const data = JSON.stringify({ nodes, edges }).replace(/</g, '\\u003c');
+  writeFileSync(
+    join(dir, 'index.html'),
+    `<!doctype html><html><head><meta charset="utf-8"><title>React Flow peer</title><link rel="stylesheet" href="/peer.css"><style>html,body,#root{margin:0;height:100%}</style></head><body><div id="root"></div><script id="graph" type="application/json">${data}</script><script type="module" src="/peer.js"></script></body></html>`,
+  );
+  const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
+  const server = createServer((req, res) => {
+    const name = req.url === '/' ? 'index.html' : (req.url ?? '').replace(/^\/+/, '');
+    const file = join(dir, name);
+    if (!/^[a-z]+\.(html|js|css)$/.test(name) || !existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': types[name.slice(name.lastIndexOf('.'))]! }).end(readFileSync(file));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: async () => {
+      await new Promise((r) => server.close(r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const p95 = (xs: number[]) => round(percentile(xs, 95));
+
 async function main(): Promise<void> {
   const production = existsSync(join(repoRoot, '.next/BUILD_ID'));
+  const loadStart = loadavg()[0]!;
   const database = await createTestDatabase();
   const { admin } = await ensureDemoTenantAndAdmin(database.db);
   const port = await freePort();
@@ -178,139 +349,112 @@ async function main(): Promise<void> {
     env: { ...process.env, DATABASE_URL: database.url, PROXYSHARD_DATA_DIR: dataDir, NODE_ENV: production ? 'production' : 'development', NEXT_TELEMETRY_DISABLED: '1', LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
+  const graph = syntheticGraph(1000);
+  const peer = await servePeer(graph);
   const session = await openBrowser({ viewport: { width: 1600, height: 1000 } });
   try {
     await waitForPort(port, '127.0.0.1', 120_000);
-    const { page } = session;
+    const { page, context } = session;
     page.setDefaultTimeout(120_000);
     page.setDefaultNavigationTimeout(300_000);
     await signInThroughForm(page, web, 'admin', admin.password!);
-    const cookie = (await session.context.cookies(web)).map((c) => `${c.name}=${c.value}`).join('; ');
-    const json = JSON.stringify(syntheticGraph(1000));
+    const cookie = (await context.cookies(web)).map((c) => `${c.name}=${c.value}`).join('; ');
+    const json = JSON.stringify(graph);
 
-    // ---- time to first render (3 runs)
+    // ---- ours: time to first render (RUNS page loads), then pan + drag
     const firstRender: number[] = [];
     let firstRenderTrace: Record<string, number> = {};
     for (let run = 0; run < RUNS; run++) {
       await page.goto(`${web}/graph`);
       await page.getByText('Import / export JSON').click();
       await page.getByLabel('Route graph JSON').fill(json);
-      const traceCdp = run === RUNS - 1 ? await session.context.newCDPSession(page) : null;
+      const traceCdp = run === RUNS - 1 ? await context.newCDPSession(page) : null;
       const stop = traceCdp ? await startTrace(traceCdp) : null;
-      if (traceCdp && TRACE_NAMES) {
-        await traceCdp.send('Profiler.enable');
-        await traceCdp.send('Profiler.start');
-      }
-      // In-page code as a string: tsx would wrap named functions in a `__name` helper the page lacks.
-      const ms = await page.evaluate<number>(`(async () => {
-        const button = [...document.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Load JSON');
-        const t0 = performance.now();
-        button.click();
-        await new Promise((resolve) => {
-          const tick = () => (document.querySelectorAll('.react-flow__node').length >= 50 ? resolve() : requestAnimationFrame(tick));
-          requestAnimationFrame(tick);
-        });
-        // the frame that shows them has been produced once the next frame starts
-        await new Promise((r) => requestAnimationFrame(() => r(null)));
-        return performance.now() - t0;
-      })()`);
-      firstRender.push(ms);
-      if (traceCdp && TRACE_NAMES) printProfile(((await traceCdp.send('Profiler.stop')) as { profile: CpuProfile }).profile);
+      firstRender.push(
+        await page.evaluate<number>(`(async () => {
+          const button = [...document.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Load JSON');
+          const t0 = performance.now();
+          button.click();
+          ${AWAIT_NODES}
+        })()`),
+      );
       if (stop) firstRenderTrace = summariseTrace(await stop());
       await traceCdp?.detach();
     }
-
-    // ---- frame times while panning and dragging (zoomed to fit: everything visible)
-    await page.locator('.react-flow__controls-fitview').click();
-    await page.waitForTimeout(500);
-    const visible = await page.locator('.react-flow__node').count();
-    const visibleEdges = await page.locator('.react-flow__edge').count();
-    const domElementsAtFit = await page.evaluate<number>(`document.getElementsByTagName('*').length`);
-    const cdp = await session.context.newCDPSession(page);
-    const stopTrace = await startTrace(cdp);
-    if (TRACE_NAMES) {
-      await cdp.send('Profiler.enable');
-      await cdp.send('Profiler.start');
-    }
-    await page.evaluate(`(() => {
-      window.__frames = [];
-      window.__stop = false;
-      let last = performance.now();
-      const loop = (t) => {
-        window.__frames.push(t - last);
-        last = t;
-        if (!window.__stop) requestAnimationFrame(loop);
-      };
-      requestAnimationFrame((t) => {
-        last = t;
-        requestAnimationFrame(loop);
-      });
-    })()`);
-    const pane = await page.locator('.react-flow__pane').boundingBox();
-    if (!pane) throw new Error('no canvas');
-    // pan: drag the pane up and back down (the column layout is tall: moving up reveals more nodes)
-    const sx = pane.x + pane.width - 12;
-    const sy = pane.y + pane.height - 12;
-    for (const dir of [1, -1]) {
-      await page.mouse.move(sx - (dir === 1 ? 0 : 270), sy - (dir === 1 ? 0 : 360));
-      await page.mouse.down();
-      for (let i = 0; i < 90; i++) await page.mouse.move(sx - (dir === 1 ? i * 3 : 270 - i * 3), sy - (dir === 1 ? i * 4 : 360 - i * 4));
-      await page.mouse.up();
-    }
-    const panFrames = await page.evaluate<number>('window.__frames.length');
-    // drag a node
-    const nowVisible = await page.locator('.react-flow__node').count();
-    const n = page.locator('.react-flow__node').nth(Math.floor(nowVisible / 2));
-    const box = await n.boundingBox();
-    if (box) {
-      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-      await page.mouse.down();
-      for (let i = 0; i < 90; i++) await page.mouse.move(box.x + box.width / 2 + i * 2, box.y + box.height / 2 + Math.sin(i / 10) * 40);
-      await page.mouse.up();
-    }
-    const frames = await page.evaluate<number[]>(`(() => {
-      window.__stop = true;
-      return window.__frames;
-    })()`);
-    if (TRACE_NAMES) printProfile(((await cdp.send('Profiler.stop')) as { profile: CpuProfile }).profile);
-    const interaction = summariseTrace(await stopTrace());
-    const domElementsAfter = await page.evaluate<number>(`document.getElementsByTagName('*').length`);
-
+    const ours = await measureInteraction(page, context);
     const graphJs = await initialJsGzipKb(web, '/graph', cookie);
     const editorJs = await initialJsGzipKb(web, '/policies', cookie);
 
+    // ---- the peer: React Flow out of the box, same graph, same positions, same script
+    const peerFirstRender: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      await page.goto(peer.url);
+      await page.waitForFunction('typeof window.__peerLoad === "function"');
+      peerFirstRender.push(
+        await page.evaluate<number>(`(async () => {
+          const { nodes, edges } = JSON.parse(document.getElementById('graph').textContent);
+          const t0 = performance.now();
+          window.__peerLoad(nodes, edges);
+          ${AWAIT_NODES}
+        })()`),
+      );
+    }
+    const peerRun = await measureInteraction(page, context);
+
+    const oursP95 = Math.max(p95(ours.pan), p95(ours.drag));
+    const peerP95 = Math.max(p95(peerRun.pan), p95(peerRun.drag));
+    const perFrame = (t: Record<string, number>, frames: number[]) => round(t.taskTotalMs! / Math.max(1, frames.length), 2);
     const metrics = {
-      ui_graph_1000_p95_frame_ms: round(percentile(frames, 95)),
+      /** The worse of the pan p95 and the drag p95: the goal holds only if both are within a frame. */
+      ui_graph_1000_p95_frame_ms: oursP95,
       ui_graph_1000_first_render_ms: Math.round(median(firstRender)),
       ui_editor_initial_js_gzip_kb: editorJs.kb,
       ui_graph_editor_initial_js_gzip_kb: graphJs.kb,
+      ui_graph_1000_pan_p95_frame_ms: p95(ours.pan),
+      ui_graph_1000_drag_p95_frame_ms: p95(ours.drag),
+      peer_reactflow_1000_p95_frame_ms: peerP95,
+      peer_reactflow_1000_pan_p95_frame_ms: p95(peerRun.pan),
+      peer_reactflow_1000_drag_p95_frame_ms: p95(peerRun.drag),
+      peer_reactflow_1000_first_render_ms: Math.round(median(peerFirstRender)),
+      /** ours / peer (< 1: the editor is faster than React Flow out of the box). */
+      ui_graph_1000_p95_frame_ratio_vs_peer: round(oursP95 / peerP95, 2),
+      ui_graph_1000_first_render_ratio_vs_peer: round(median(firstRender) / median(peerFirstRender), 2),
+      /** Renderer main thread per frame (trace task total / frames): CPU-side, less distorted by other load. */
+      ui_graph_1000_pan_main_thread_ms_per_frame: perFrame(ours.panTrace, ours.pan),
+      ui_graph_1000_drag_main_thread_ms_per_frame: perFrame(ours.dragTrace, ours.drag),
+      peer_reactflow_1000_pan_main_thread_ms_per_frame: perFrame(peerRun.panTrace, peerRun.pan),
+      peer_reactflow_1000_drag_main_thread_ms_per_frame: perFrame(peerRun.dragTrace, peerRun.drag),
     };
     for (const [k, v] of Object.entries(metrics)) console.log(`${k}=${v}`);
-    const interactionPerFrame = round(interaction.taskTotalMs! / Math.max(1, frames.length), 2);
+    const loadEnd = loadavg()[0]!;
+    console.log(`load_avg_1m=${round(loadStart, 2)}..${round(loadEnd, 2)}`);
     // bench/results/ui.json: a flat object of metric names → numbers, plus machine and date.
     const result = {
       ...metrics,
-      ui_graph_1000_pan_p95_frame_ms: round(percentile(frames.slice(0, panFrames), 95)),
-      ui_graph_1000_drag_p95_frame_ms: round(percentile(frames.slice(panFrames), 95)),
-      ui_graph_1000_frame_median_ms: round(median(frames)),
-      ui_graph_1000_frame_max_ms: round(Math.max(...frames)),
-      ui_graph_1000_frames: frames.length,
+      ui_graph_1000_frame_median_ms: round(median([...ours.pan, ...ours.drag])),
+      ui_graph_1000_frame_max_ms: round(Math.max(...ours.pan, ...ours.drag)),
+      ui_graph_1000_frames: ours.pan.length + ours.drag.length,
       ui_graph_1000_first_render_runs: firstRender.length,
-      ui_graph_1000_rendered_nodes_at_fit: visible,
-      ui_graph_1000_rendered_edges_at_fit: visibleEdges,
-      ui_graph_1000_dom_elements_at_fit: domElementsAtFit,
-      ui_graph_1000_dom_elements_after_interaction: domElementsAfter,
-      /** Renderer main thread during the pan + drag, per frame (trace task total / frames). */
-      ui_graph_1000_main_thread_ms_per_frame: interactionPerFrame,
-      ui_graph_1000_interaction_tasks_over_50ms: interaction.tasksOver50ms ?? 0,
+      ui_graph_1000_rendered_nodes_at_fit: ours.renderedNodes,
+      ui_graph_1000_rendered_edges_at_fit: ours.renderedEdges,
+      ui_graph_1000_dom_elements_at_fit: ours.domElements,
+      ui_graph_1000_pan_raster_ms: ours.panTrace.rasterMs ?? 0,
+      ui_graph_1000_drag_raster_ms: ours.dragTrace.rasterMs ?? 0,
+      ui_graph_1000_interaction_tasks_over_50ms: (ours.panTrace.tasksOver50ms ?? 0) + (ours.dragTrace.tasksOver50ms ?? 0),
       ui_graph_1000_first_render_main_thread_ms: firstRenderTrace.taskTotalMs ?? 0,
-      machine: `${cpus().length}x ${cpus()[0]?.model ?? 'unknown'}, ${round(totalmem() / 2 ** 30)} GiB, kernel ${release()}, node ${process.version}; Debian chromium headless --disable-gpu; ${production ? 'next start (production build)' : 'next dev (NOT representative)'}`,
+      peer_reactflow_1000_rendered_nodes_at_fit: peerRun.renderedNodes,
+      peer_reactflow_1000_rendered_edges_at_fit: peerRun.renderedEdges,
+      peer_reactflow_1000_dom_elements_at_fit: peerRun.domElements,
+      load_avg_1m_start: round(loadStart, 2),
+      load_avg_1m_end: round(loadEnd, 2),
+      machine: `${cpus().length}x ${cpus()[0]?.model ?? 'unknown'}, ${round(totalmem() / 2 ** 30)} GiB, kernel ${release()}, node ${process.version}; Debian chromium headless --disable-gpu; ${production ? 'next start (production build)' : 'next dev (NOT representative)'}; peer: @xyflow/react defaults bundled by esbuild (production React)`,
       date: new Date().toISOString(),
     };
-    if (TRACE_NAMES) console.log(JSON.stringify({ interaction, firstRenderTrace, editorPageScripts: editorJs.scripts, graphPageScripts: graphJs.scripts }, null, 2));
+    if (TRACE_NAMES) console.log(JSON.stringify({ ours: { pan: ours.panTrace, drag: ours.dragTrace }, peer: { pan: peerRun.panTrace, drag: peerRun.dragTrace }, firstRenderTrace, editorPageScripts: editorJs.scripts, graphPageScripts: graphJs.scripts }, null, 2));
     await writeFile(join(repoRoot, 'bench/results/ui.json'), `${JSON.stringify(result, null, 2)}\n`);
   } finally {
     await session.close();
+    await peer.close();
     server.kill('SIGTERM');
     await new Promise((r) => server.once('exit', r));
     await database.drop();

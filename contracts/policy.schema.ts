@@ -136,3 +136,9 @@ export const PolicyDecisionsQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).optional(),
 });
 export type PolicyDecisionsQuery = z.infer<typeof PolicyDecisionsQuerySchema>;
+
+/** GET /api/v1/graph-policies: request policies and XDP rule sets with live decision counts (graph editor). */
+export const GraphPolicyStatusQuerySchema = z.strictObject({
+  /** Decision counts over the last N minutes (default 60, at most a week). */
+  windowMinutes: z.coerce.number().int().min(1).max(10_080).optional(),
+});

@@ -38,4 +38,7 @@ export const API = {
   policyTest: '/api/v1/policies/test',
   policyEvaluate: '/api/v1/policies/evaluate',
   policyDecisions: '/api/v1/policies/decisions',
+  graphPolicies: '/api/v1/graph-policies',
+  xdpPolicies: '/api/v1/xdp-policies',
+  publishXdpPolicy: (id: string) => `/api/v1/xdp-policies/${encodeURIComponent(id)}/publish`,
 } as const;

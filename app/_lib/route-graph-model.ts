@@ -4,12 +4,14 @@
  * is what undo/redo keeps), or an error string saying why the edit is refused.
  *
  * Node ids: `ng:<name>` node group, `l:<name>` listener, `vh:<name>` virtual host, `r:<name>` route,
- * `c:<name>` cluster, `e:<cluster>#<index>` endpoint, `p:<name>` request policy (bound via `extAuthz`).
+ * `c:<name>` cluster, `e:<cluster>#<index>` endpoint, `p:<name>` request policy (bound via `extAuthz`),
+ * `xr:<id>` XDP rule set (a stored XDP policy version; not part of the route graph, see GraphOverlay).
  */
 import type { Cluster, Endpoint, Listener, NodeGroup, Route, RouteGraph, VirtualHost } from '@/contracts/route-graph.schema';
 
-export type GraphKind = 'nodeGroup' | 'listener' | 'virtualHost' | 'route' | 'cluster' | 'endpoint' | 'policy';
-export type EdgeKind = 'ng-l' | 'l-vh' | 'vh-r' | 'r-c' | 'c-e' | 'x-p';
+export type GraphKind = 'nodeGroup' | 'listener' | 'virtualHost' | 'route' | 'cluster' | 'endpoint' | 'policy' | 'xdpRuleSet';
+/** `xr-ng`: an XDP rule set published to a node group (outside the route graph). */
+export type EdgeKind = 'ng-l' | 'l-vh' | 'vh-r' | 'r-c' | 'c-e' | 'x-p' | 'xr-ng';
 
 export interface GraphNodeInfo {
   id: string;
@@ -37,12 +39,13 @@ export const KIND_LABEL: Record<GraphKind, string> = {
   cluster: 'Cluster',
   endpoint: 'Endpoint',
   policy: 'Request policy',
+  xdpRuleSet: 'XDP rule set',
 };
 
 /** Left-to-right order of the kinds (the layered layout's columns). */
-export const KIND_COLUMN: Record<GraphKind, number> = { nodeGroup: 0, listener: 1, virtualHost: 2, route: 3, policy: 4, cluster: 4, endpoint: 5 };
+export const KIND_COLUMN: Record<GraphKind, number> = { xdpRuleSet: -1, nodeGroup: 0, listener: 1, virtualHost: 2, route: 3, policy: 4, cluster: 4, endpoint: 5 };
 
-const PREFIX: Record<Exclude<GraphKind, 'endpoint'>, string> = { nodeGroup: 'ng', listener: 'l', virtualHost: 'vh', route: 'r', cluster: 'c', policy: 'p' };
+const PREFIX: Record<Exclude<GraphKind, 'endpoint'>, string> = { nodeGroup: 'ng', listener: 'l', virtualHost: 'vh', route: 'r', cluster: 'c', policy: 'p', xdpRuleSet: 'xr' };
 
 export function nodeId(kind: Exclude<GraphKind, 'endpoint'>, name: string): string {
   return `${PREFIX[kind]}:${name}`;
@@ -81,8 +84,22 @@ export function describeRouteMatch(r: Route): string {
   return `${base}${extra ? ` +${extra} match` : ''}${action}`;
 }
 
-/** Every node and edge of the graph, in a stable order. Dangling references get no edge (validation reports them). */
-export function graphToElements(g: RouteGraph): { nodes: GraphNodeInfo[]; edges: GraphEdgeInfo[] } {
+/**
+ * What the editor shows beside the route graph: the tenant's request policies (so an unbound one can be
+ * connected by drawing an edge) and its XDP rule sets. An XDP rule set is a stored XDP policy version of a
+ * node group; it is not part of any route-graph revision: its edge to a node group means "this version is
+ * the group's desired XDP state" (published by pushXdpPolicyWorkflow, acknowledged by the group's agents).
+ */
+export interface GraphOverlay {
+  requestPolicies: readonly string[];
+  xdpRuleSets: readonly { id: string; nodeGroup: string; name: string; detail: string; published: boolean }[];
+}
+
+/**
+ * Every node and edge of the graph (plus the overlay's policy nodes), in a stable order. Dangling references
+ * get no edge (validation reports them).
+ */
+export function graphToElements(g: RouteGraph, overlay?: GraphOverlay): { nodes: GraphNodeInfo[]; edges: GraphEdgeInfo[] } {
   const nodes: GraphNodeInfo[] = [];
   const edges: GraphEdgeInfo[] = [];
   const has = new Set<string>();
@@ -105,7 +122,9 @@ export function graphToElements(g: RouteGraph): { nodes: GraphNodeInfo[]; edges:
   }
   const policies = new Set<string>();
   for (const x of [...g.virtualHosts, ...g.routes]) if (x.extAuthz && 'policy' in x.extAuthz) policies.add(x.extAuthz.policy);
+  for (const p of overlay?.requestPolicies ?? []) policies.add(p);
   for (const p of [...policies].sort()) push({ id: nodeId('policy', p), kind: 'policy', name: p, detail: 'ext_authz' });
+  for (const x of overlay?.xdpRuleSets ?? []) push({ id: nodeId('xdpRuleSet', x.id), kind: 'xdpRuleSet', name: x.name, detail: x.detail });
 
   const link = (kind: EdgeKind, source: string, target: string, weight?: number) => {
     if (!has.has(source) || !has.has(target)) return;
@@ -122,6 +141,7 @@ export function graphToElements(g: RouteGraph): { nodes: GraphNodeInfo[]; edges:
     if (r.action.kind === 'forward') for (const wc of r.action.clusters) link('r-c', nodeId('route', r.name), nodeId('cluster', wc.cluster), wc.weight);
     if (r.extAuthz && 'policy' in r.extAuthz) link('x-p', nodeId('route', r.name), nodeId('policy', r.extAuthz.policy));
   }
+  for (const x of overlay?.xdpRuleSets ?? []) if (x.published) link('xr-ng', nodeId('xdpRuleSet', x.id), nodeId('nodeGroup', x.nodeGroup));
   // Edges point at existing nodes only; de-duplicate (a name listed twice is a validation issue, one edge).
   const seen = new Set<string>();
   return { nodes, edges: edges.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true))) };
@@ -139,7 +159,7 @@ function uniqueName(taken: Set<string>, base: string): string {
   for (let i = 2; ; i++) if (!taken.has(`${clean}-${i}`)) return `${clean}-${i}`;
 }
 
-export function namesOf(g: RouteGraph, kind: Exclude<GraphKind, 'endpoint' | 'policy'>): Set<string> {
+export function namesOf(g: RouteGraph, kind: Exclude<GraphKind, 'endpoint' | 'policy' | 'xdpRuleSet'>): Set<string> {
   const list = kind === 'nodeGroup' ? g.nodeGroups : kind === 'listener' ? g.listeners : kind === 'virtualHost' ? g.virtualHosts : kind === 'route' ? g.routes : g.clusters;
   return new Set(list.map((x) => x.name));
 }
@@ -196,7 +216,9 @@ export function addObject(g: RouteGraph, kind: GraphKind, opts: { cluster?: stri
       return { ok: true, graph: { ...g, clusters }, id: endpointId(c.name, c.endpoints.length) };
     }
     case 'policy':
-      return { ok: false, error: 'bind a request policy from a route or virtual host (side panel → Request policy)' };
+      return { ok: false, error: 'create request policies in the Rego editor (Policies); they appear here to be connected' };
+    case 'xdpRuleSet':
+      return { ok: false, error: 'XDP rule sets are created through the XDP API or a playbook; they appear here to be published to node groups' };
   }
 }
 
@@ -208,6 +230,7 @@ const ALLOWED: Partial<Record<`${GraphKind}>${GraphKind}`, EdgeKind>> = {
   'cluster>endpoint': 'c-e',
   'route>policy': 'x-p',
   'virtualHost>policy': 'x-p',
+  'xdpRuleSet>nodeGroup': 'xr-ng',
 };
 
 /** What an edge from `source` to `target` would mean, or why it is not allowed. */
@@ -248,6 +271,8 @@ export function connect(g: RouteGraph, sourceId: string, targetId: string): Edit
       return ok({ ...g, virtualHosts: g.virtualHosts.map((x) => (x.name === s.name ? { ...x, extAuthz: { policy: t.name } } : x)) });
     case 'c-e':
       return refuse('an endpoint belongs to one cluster; add a new endpoint to the other cluster instead');
+    case 'xr-ng':
+      return refuse('an XDP rule set is not part of the route graph: it is published to a node group by its own workflow');
   }
 }
 
@@ -285,12 +310,14 @@ export function disconnect(g: RouteGraph, id: string): RouteGraph {
     }
     case 'c-e':
       return removeNodes(g, [target]);
+    case 'xr-ng':
+      return g; // not in the route graph: a group's XDP state changes only by publishing another version
   }
 }
 
 /** Removes objects and every reference to them (endpoints: from their cluster; policies: their bindings). */
 export function removeNodes(g: RouteGraph, ids: string[]): RouteGraph {
-  const gone = { nodeGroup: new Set<string>(), listener: new Set<string>(), virtualHost: new Set<string>(), route: new Set<string>(), cluster: new Set<string>(), policy: new Set<string>() };
+  const gone = { nodeGroup: new Set<string>(), listener: new Set<string>(), virtualHost: new Set<string>(), route: new Set<string>(), cluster: new Set<string>(), policy: new Set<string>(), xdpRuleSet: new Set<string>() };
   const endpoints = new Map<string, Set<number>>();
   for (const id of ids) {
     const p = parseNodeId(id);
@@ -344,6 +371,7 @@ export function setWeight(g: RouteGraph, route: string, cluster: string, weight:
 /** Renames an object and every reference to it. */
 export function renameObject(g: RouteGraph, kind: Exclude<GraphKind, 'endpoint'>, from: string, to: string): EditResult {
   if (from === to) return ok(g);
+  if (kind === 'xdpRuleSet') return refuse('an XDP rule set is not part of the route graph');
   if (kind !== 'policy' && namesOf(g, kind).has(to)) return refuse(`another ${KIND_LABEL[kind].toLowerCase()} is already called ${to}`);
   const r = (n: string) => (n === from ? to : n);
   const rebind = <T extends { extAuthz?: Route['extAuthz'] }>(x: T): T => (x.extAuthz && 'policy' in x.extAuthz && x.extAuthz.policy === from ? { ...x, extAuthz: { policy: to } } : x);
@@ -411,6 +439,8 @@ export function findObject(g: RouteGraph, id: string): GraphObject | null {
     }
     case 'policy':
       return { kind: 'policy', value: { name: p.name } };
+    case 'xdpRuleSet':
+      return null; // not in the route graph
   }
 }
 

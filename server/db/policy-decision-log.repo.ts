@@ -60,3 +60,16 @@ export async function listDecisionLogs(
   });
   return rows.map((r) => ({ ...r, error: r.error }));
 }
+
+/** Sampled decisions per policy since `since`: allowed and denied counts (from the tenantId+policyName+at index). */
+export async function countDecisionsByPolicy(db: DbTx, tenantId: string, since: Date): Promise<Map<string, { allowed: number; denied: number }>> {
+  const rows = await db.decisionLog.groupBy({ by: ['policyName', 'allowed'], where: { tenantId, at: { gte: since } }, _count: { _all: true } });
+  const out = new Map<string, { allowed: number; denied: number }>();
+  for (const r of rows) {
+    const c = out.get(r.policyName) ?? { allowed: 0, denied: 0 };
+    if (r.allowed) c.allowed += r._count._all;
+    else c.denied += r._count._all;
+    out.set(r.policyName, c);
+  }
+  return out;
+}

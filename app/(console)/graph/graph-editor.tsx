@@ -24,10 +24,12 @@ import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState } f
 import { RouteGraphSchema, type RouteGraph } from '@/contracts/route-graph.schema';
 import { validateRouteGraph, type ValidationIssue } from '@/contracts/route-graph.validate';
 import { API, callConsoleApi, describeConsoleFailure } from '../../_lib/console-api';
+import { usePoll } from '../../_lib/use-poll';
 import { columnLayout, elkLayout, NODE_HEIGHT, NODE_WIDTH, placeNew, type Positions } from '../../_lib/graph-layout';
 import {
   addObject,
   connect,
+  connectionKind,
   copyNodes,
   disconnect,
   graphToElements,
@@ -41,10 +43,12 @@ import {
   type GraphEdgeInfo,
   type GraphKind,
   type GraphNodeInfo,
+  type GraphOverlay,
 } from '../../_lib/route-graph-model';
 import { nodeTypes, type GraphFlowNode } from './graph-node';
 import { Inspector } from './inspector';
 import { OverviewEdges } from './overview-edges';
+import { liveKey, liveLines, overlayKey, overlayOf, PolicyLivePanel, type GraphPolicyStatus } from './policy-live';
 
 export interface RevisionChoice {
   id: string;
@@ -92,9 +96,13 @@ interface History {
 
 type Status = { kind: 'info' | 'error' | 'ok'; text: string } | null;
 
-function nodeFor(info: GraphNodeInfo, issues: number, match: boolean | undefined, selected: boolean, position: { x: number; y: number }): GraphFlowNode {
+function dataFor(info: GraphNodeInfo, issues: number, match: boolean | undefined, live: string | undefined): GraphFlowNode['data'] {
+  return live === undefined ? { kind: info.kind, name: info.name, detail: info.detail, issues, match } : { kind: info.kind, name: info.name, detail: info.detail, issues, match, live };
+}
+
+function nodeFor(info: GraphNodeInfo, data: GraphFlowNode['data'], selected: boolean, position: { x: number; y: number }): GraphFlowNode {
   // Known size up front: culling (onlyRenderVisibleElements) and fitView work before the DOM is measured.
-  return { id: info.id, type: 'graph', position, selected, width: NODE_WIDTH, height: NODE_HEIGHT, data: { kind: info.kind, name: info.name, detail: info.detail, issues, match } };
+  return { id: info.id, type: 'graph', position, selected, width: NODE_WIDTH, height: NODE_HEIGHT, data };
 }
 
 function edgeFor(e: GraphEdgeInfo, selected: boolean, straight: boolean): Edge {
@@ -138,6 +146,21 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
   const posHints = useRef<Positions>(new Map());
   const pendingSelect = useRef<Set<string> | null>(null);
 
+  // ---- policies beside the route graph (request policies, XDP rule sets) and their live decision counts
+  const live = usePoll<GraphPolicyStatus>(API.graphPolicies, 2000);
+  const liveStatus = live.result?.ok ? live.result.data : null;
+  // Keys: a poll that only changes counts leaves the canvas's elements alone, and one that changes nothing re-renders no node.
+  const overlayJson = useMemo(() => overlayKey(overlayOf(liveStatus)), [liveStatus]);
+  const overlay = useMemo(() => JSON.parse(overlayJson) as GraphOverlay, [overlayJson]);
+  const liveJson = useMemo(() => liveKey(liveLines(liveStatus)), [liveStatus]);
+  const liveById = useMemo(() => new Map(JSON.parse(liveJson) as [string, string][]), [liveJson]);
+  const [xdpPublish, setXdpPublish] = useState<{ ruleSetId: string; name: string; nodeGroup: string } | null>(null);
+  // Read by onConnect, which stays the same function across polls (a new one would be a new <ReactFlow> prop).
+  const liveRef = useRef(liveStatus);
+  useEffect(() => {
+    liveRef.current = liveStatus;
+  }, [liveStatus]);
+
   const commit = useCallback((next: RouteGraph, key?: string) => {
     setHist((h) => {
       const now = Date.now();
@@ -154,7 +177,7 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
   const redo = useCallback(() => setHist((h) => (h.index < h.stack.length - 1 ? { ...h, index: h.index + 1, lastKey: null } : h)), []);
 
   // ---- derived: elements, validation, search
-  const elements = useMemo(() => graphToElements(graph), [graph]);
+  const elements = useMemo(() => graphToElements(graph, overlay), [graph, overlay]);
   const deferredGraph = useDeferredValue(graph);
   const validation = useMemo(() => validateRouteGraph(deferredGraph), [deferredGraph]);
   const issues: ValidationIssue[] = useMemo(() => (validation.ok ? [] : validation.issues), [validation]);
@@ -175,7 +198,7 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
   // ---- React Flow state, rebuilt when the graph changes (unchanged nodes keep their object: no re-render)
   const [nodes, setNodes] = useState<GraphFlowNode[]>(() => {
     const pos = columnLayout(elements.nodes);
-    return elements.nodes.map((n) => nodeFor(n, 0, undefined, false, pos.get(n.id)!));
+    return elements.nodes.map((n) => nodeFor(n, dataFor(n, 0, undefined, undefined), false, pos.get(n.id)!));
   });
   const [edges, setEdges] = useState<Edge[]>(() => elements.edges.map((e) => edgeFor(e, false, elements.nodes.length >= STRAIGHT_EDGES_FROM)));
 
@@ -197,14 +220,15 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
         const issueCount = issuesByNode.get(info.id)?.length ?? 0;
         const match = matchSet ? matchSet.has(info.id) : undefined;
         const selected = select ? select.has(info.id) : (old?.selected ?? false);
+        const liveLine = liveById.get(info.id);
         if (old) {
           const d = old.data;
-          if (d.name === info.name && d.detail === info.detail && d.issues === issueCount && d.match === match && !!old.selected === selected) return old;
-          return { ...old, selected, data: { kind: info.kind, name: info.name, detail: info.detail, issues: issueCount, match } };
+          if (d.name === info.name && d.detail === info.detail && d.issues === issueCount && d.match === match && d.live === liveLine && !!old.selected === selected) return old;
+          return { ...old, selected, data: dataFor(info, issueCount, match, liveLine) };
         }
         const position = hints.get(info.id) ?? placeNew(KIND_COLUMN[info.kind], placed);
         placed.push(position);
-        return nodeFor(info, issueCount, match, selected, position);
+        return nodeFor(info, dataFor(info, issueCount, match, liveLine), selected, position);
       });
     });
     const straight = elements.nodes.length >= STRAIGHT_EDGES_FROM;
@@ -216,7 +240,7 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
         return edgeFor(info, select ? false : (old?.selected ?? false), straight);
       });
     });
-  }, [elements, issuesByNode, matches]);
+  }, [elements, issuesByNode, matches, liveById]);
 
   // ---- level of detail and interaction state (class names on the canvas: one style pass per switch)
   // Small graphs are cheap at any zoom: they keep full detail (handles stay usable when zoomed out).
@@ -245,10 +269,23 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
   const onConnect = useCallback(
     (c: Connection) => {
       if (!canWrite) return;
+      const ck = connectionKind(c.source, c.target);
+      if (ck.ok && ck.kind === 'xr-ng') {
+        // Not a route-graph edit: ask, then publish through the XDP workflow (publishXdp).
+        const [rs, ng] = parseNodeId(c.source)?.kind === 'xdpRuleSet' ? [c.source, c.target] : [c.target, c.source];
+        const set = liveRef.current?.xdpRuleSets.find((x) => x.id === parseNodeId(rs)?.name);
+        if (!set) return setStatus({ kind: 'error', text: 'That XDP rule set is no longer listed; wait for the next update.' });
+        setXdpPublish({ ruleSetId: set.id, name: `${set.nodeGroup} v${set.seq}`, nodeGroup: parseNodeId(ng)!.name });
+        return;
+      }
       const r = connect(graph, c.source, c.target);
       if (!r.ok) return setStatus({ kind: 'error', text: `Not connected: ${r.error}.` });
       commit(r.graph);
-      setStatus({ kind: 'info', text: `Connected ${parseNodeId(c.source)?.name} → ${parseNodeId(c.target)?.name}.` });
+      const policy = ck.ok && ck.kind === 'x-p';
+      setStatus({
+        kind: 'info',
+        text: `Connected ${parseNodeId(c.source)?.name} → ${parseNodeId(c.target)?.name}.${policy ? ' The request policy decides its requests once this revision is saved and applied.' : ''}`,
+      });
     },
     [graph, commit, canWrite],
   );
@@ -271,6 +308,9 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
 
   const deleteSelection = useCallback(() => {
     if (!canWrite || (selectedIds.length === 0 && selectedEdgeIds.length === 0)) return;
+    if ([...selectedIds, ...selectedEdgeIds].some((id) => id.startsWith('xr'))) {
+      return setStatus({ kind: 'error', text: 'XDP rule sets are not part of the route graph: a node group changes XDP state only when another version is published to it.' });
+    }
     let g = graph;
     for (const e of selectedEdgeIds) g = disconnect(g, e);
     g = removeNodes(g, selectedIds);
@@ -342,6 +382,37 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
     [rf],
   );
   const onInspectorError = useCallback((text: string) => setStatus({ kind: 'error', text }), []);
+  const single = selectedIds.length === 1 ? selectedIds[0]! : null;
+  const nodeGroupNames = useMemo(() => new Set(graph.nodeGroups.map((n) => n.name)), [graph]);
+  const inspectorExtra = useMemo(() => (single ? <PolicyLivePanel id={single} status={liveStatus} nodeGroups={nodeGroupNames} /> : null), [single, liveStatus, nodeGroupNames]);
+
+  /** Publishes an XDP rule set to a node group (a copy for another group first): its own workflow, not a revision. */
+  const publishXdp = useCallback(async () => {
+    const p = xdpPublish;
+    if (!p) return;
+    const set = liveStatus?.xdpRuleSets.find((x) => x.id === p.ruleSetId);
+    if (!set) return setStatus({ kind: 'error', text: 'That XDP rule set is no longer listed; wait for the next update.' });
+    setBusy(true);
+    try {
+      let id = set.id;
+      if (set.nodeGroup !== p.nodeGroup) {
+        const list = await callConsoleApi<{ policies: { id: string; spec: unknown }[] }>('GET', `${API.xdpPolicies}?nodeGroup=${encodeURIComponent(set.nodeGroup)}&limit=500`);
+        if (!list.ok) return setStatus({ kind: 'error', text: describeConsoleFailure(list, 'Reading the XDP rule set', 'GET /api/v1/xdp-policies') });
+        const spec = list.data.policies.find((x) => x.id === set.id)?.spec;
+        if (!spec) return setStatus({ kind: 'error', text: 'That XDP rule set is no longer stored.' });
+        const created = await callConsoleApi<{ policy: { id: string } }>('POST', API.xdpPolicies, { nodeGroup: p.nodeGroup, spec });
+        if (!created.ok) return setStatus({ kind: 'error', text: describeConsoleFailure(created, `Copying the XDP rule set to node group ${p.nodeGroup}`, 'POST /api/v1/xdp-policies') });
+        id = created.data.policy.id;
+      }
+      const r = await callConsoleApi<{ workflowId: string }>('POST', API.publishXdpPolicy(id), {});
+      if (!r.ok) return setStatus({ kind: 'error', text: describeConsoleFailure(r, 'Publishing the XDP rule set', 'POST /api/v1/xdp-policies/{id}/publish') });
+      setXdpPublish(null);
+      setStatus({ kind: 'ok', text: `Publishing XDP rule set ${p.name} to node group ${p.nodeGroup} (workflow ${r.data.workflowId}); the edge appears once it is the group's desired version.` });
+      live.refresh();
+    } finally {
+      setBusy(false);
+    }
+  }, [xdpPublish, liveStatus, live]);
 
   const focusMatch = useCallback(
     (step: number) => {
@@ -553,6 +624,26 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
         </span>
       </div>
 
+      {xdpPublish && (
+        <div className="card graph-confirm" role="alertdialog" aria-label="Publish XDP rule set">
+          <p>
+            Publish XDP rule set <strong>{xdpPublish.name}</strong> to node group <strong>{xdpPublish.nodeGroup}</strong>?
+          </p>
+          <p className="small muted">
+            This is not part of the route-graph revision: it starts the XDP push workflow now (Save and Apply do not include it). The group&apos;s agents apply it atomically and
+            acknowledge the version; the Fleet page shows their progress.
+            {liveStatus?.xdpRuleSets.find((x) => x.id === xdpPublish.ruleSetId)?.nodeGroup !== xdpPublish.nodeGroup ? ' A copy of the rule set is stored as a new version of that group first.' : ''}
+          </p>
+          <p className="btn-group">
+            <button type="button" disabled={busy} onClick={() => void publishXdp()}>
+              Publish to agents
+            </button>
+            <button type="button" className="secondary" onClick={() => setXdpPublish(null)}>
+              Cancel
+            </button>
+          </p>
+        </div>
+      )}
       <div className="graph-body">
         <div className={`graph-canvas${overview ? ' overview' : ''}${interacting ? ' interacting' : ''}`} aria-label="Route graph canvas">
           {nodes.length === 0 && (
@@ -602,6 +693,7 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
           onRenamed={onRenamed}
           onSelect={focusNode}
           onError={onInspectorError}
+          extra={inspectorExtra}
         />
       </div>
 

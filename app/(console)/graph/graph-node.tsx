@@ -14,12 +14,15 @@ export interface GraphNodeData extends Record<string, unknown> {
   match?: boolean;
   /** Visual diff: how the object changed. */
   change?: 'added' | 'removed' | 'changed' | 'same';
+  /** Policy nodes: live decision counts (replaces the detail line). */
+  live?: string;
 }
 
 export type GraphFlowNode = Node<GraphNodeData, 'graph'>;
 
-const HAS_TARGET: Record<GraphKind, boolean> = { nodeGroup: false, listener: true, virtualHost: true, route: true, cluster: true, endpoint: true, policy: true };
-const HAS_SOURCE: Record<GraphKind, boolean> = { nodeGroup: true, listener: true, virtualHost: true, route: true, cluster: true, endpoint: false, policy: false };
+// Node groups take edges from XDP rule sets (left); request policies from routes and virtual hosts.
+const HAS_TARGET: Record<GraphKind, boolean> = { nodeGroup: true, listener: true, virtualHost: true, route: true, cluster: true, endpoint: true, policy: true, xdpRuleSet: false };
+const HAS_SOURCE: Record<GraphKind, boolean> = { nodeGroup: true, listener: true, virtualHost: true, route: true, cluster: true, endpoint: false, policy: false, xdpRuleSet: true };
 
 /** One object of the route graph. Memoised: React Flow re-renders it only when its data or selection changes. */
 function GraphNodeView({ data, selected }: NodeProps<GraphFlowNode>) {
@@ -43,7 +46,7 @@ function GraphNodeView({ data, selected }: NodeProps<GraphFlowNode>) {
         {data.change && data.change !== 'same' && <span className="gnode-change"> {data.change}</span>}
       </div>
       <div className="gnode-name">{data.name}</div>
-      <div className="gnode-detail">{data.detail}</div>
+      {data.live !== undefined ? <div className="gnode-detail gnode-live">{data.live}</div> : <div className="gnode-detail">{data.detail}</div>}
       {HAS_SOURCE[data.kind] && <Handle type="source" position={Position.Right} aria-label={`connect from ${data.name}`} />}
     </div>
   );

@@ -15,6 +15,8 @@ interface InspectorProps {
   onRenamed: (fromId: string, toId: string) => void;
   onSelect: (id: string) => void;
   onError: (text: string) => void;
+  /** Shown under the selected object's fields (live policy counts); keep it stable (memoised) across renders. */
+  extra?: ReactNode;
 }
 
 /**
@@ -24,7 +26,7 @@ interface InspectorProps {
 export const Inspector = memo(function Inspector(props: InspectorProps) {
   const { graph, selectedIds, selectedEdgeIds } = props;
   let body: ReactNode;
-  if (selectedIds.length === 1) body = <ObjectPanel key={selectedIds[0]} id={selectedIds[0]!} {...props} />;
+  if (selectedIds.length === 1) body = parseNodeId(selectedIds[0]!)?.kind === 'xdpRuleSet' ? null : <ObjectPanel key={selectedIds[0]} id={selectedIds[0]!} {...props} />;
   else if (selectedIds.length > 1) body = <p className="muted">{selectedIds.length} objects selected. Ctrl+C copies them, Delete removes them.</p>;
   else if (selectedEdgeIds.length === 1) body = <EdgePanel key={selectedEdgeIds[0]} id={selectedEdgeIds[0]!} {...props} />;
   else
@@ -43,6 +45,7 @@ export const Inspector = memo(function Inspector(props: InspectorProps) {
   return (
     <aside className="inspector" aria-label="Selected object">
       {body}
+      {props.extra}
     </aside>
   );
 });
@@ -325,7 +328,6 @@ function ObjectPanel({ id, graph, issuesByNode, canWrite, commit, onRenamed, onS
           <p>
             <a href={`/policies?name=${encodeURIComponent(obj.value.name)}`}>Open in the Rego editor</a>
           </p>
-          <p className="muted small">Live decision counts need the policies API (decision log); see the Rego editor.</p>
         </>
       );
       break;
