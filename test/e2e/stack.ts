@@ -10,8 +10,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../scripts/lib/ports';
 import { repoRoot } from '../../server/env';
+import { stackPorts } from '../support/stack-ports';
 
 export interface E2eStack {
   /** The ports and settings the stack was started with. */
@@ -24,13 +24,9 @@ export interface E2eStack {
   stop(): Promise<void>;
 }
 
-const PORT_NAMES = ['PG_PORT', 'WEB_PORT', 'XDS_PORT', 'XDS_HTTP_PORT', 'WORKER_HTTP_PORT', 'EXTAUTHZ_PORT', 'EXTAUTHZ_HTTP_PORT', 'ENVOY_LISTENER_PORT', 'ENVOY_ADMIN_PORT', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT'];
-
 /** Starts the stack and waits for "ProxyShard is up." (at most 300 s). `nextDistDir` keeps `next dev` builds apart. */
 export async function startE2eStack(opts: { log: string; nextDistDir: string }): Promise<E2eStack> {
-  const env: Record<string, string> = {};
-  for (const n of PORT_NAMES) env[n] = String(await freePort());
-  env.DEMO_UPSTREAM_PORTS = `${await freePort()},${await freePort()}`;
+  const env = await stackPorts();
   const dataDir = mkdtempSync(join(tmpdir(), 'ps-e2e-'));
   let output = '';
   const stack: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts/start.ts')], {
