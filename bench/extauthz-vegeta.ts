@@ -43,16 +43,27 @@ export interface VegetaRunOptions {
 
 const MAX_CONNECTIONS = 100;
 
-function run(command: string, args: string[]): Promise<string> {
+/** Runs a command to its end, or SIGKILLs it after `limitMs` (a hard wall-clock limit) and fails. */
+function run(command: string, args: string[], limitMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let killed = false;
+    const timer = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, limitMs);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.once('error', reject);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
     child.once('close', (code) => {
-      if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
+      clearTimeout(timer);
+      if (killed) reject(new Error(`${path.basename(command)} ${args.slice(0, 2).join(' ')} killed after ${limitMs} ms (hard limit)`));
+      else if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
       else reject(new Error(`${path.basename(command)} ${args.slice(0, 2).join(' ')} exited ${code}: ${Buffer.concat(err).toString('utf8').trim()}`));
     });
   });
@@ -64,6 +75,7 @@ export async function runVegeta(opts: VegetaRunOptions): Promise<VegetaHit[]> {
   try {
     const targets = path.join(dir, 'targets.txt');
     const results = path.join(dir, 'results.bin');
+    const timeoutS = opts.timeoutS ?? 5;
     await writeFile(targets, opts.urls.map((u) => `GET ${u}\n`).join('\n'));
     const attack = [
       'attack',
@@ -71,7 +83,7 @@ export async function runVegeta(opts: VegetaRunOptions): Promise<VegetaHit[]> {
       `-duration=${opts.seconds}s`,
       `-targets=${targets}`,
       `-output=${results}`,
-      `-timeout=${opts.timeoutS ?? 5}s`,
+      `-timeout=${timeoutS}s`,
       // At most this many connections: when all are busy a request waits for one inside vegeta (counted in
       // its latency from the due time) instead of opening more, which on a starved machine snowballs into
       // thousands of connections left in TIME_WAIT when vegeta exits.
@@ -82,9 +94,10 @@ export async function runVegeta(opts: VegetaRunOptions): Promise<VegetaHit[]> {
       '-redirects=-1',
     ];
     const [command, ...args] = [...(opts.prefix ?? []), opts.binary, ...attack];
-    await run(command!, args);
+    // The attack stops by itself after its duration plus the last requests' timeout; killed if it does not.
+    await run(command!, args, (opts.seconds + timeoutS + 10) * 1000);
     // Encoded after the attack, so the encoding does not compete with it for CPU.
-    return readRun(await run(opts.binary, ['encode', '--to=json', results]), opts.totalRate);
+    return readRun(await run(opts.binary, ['encode', '--to=json', results], 120_000), opts.totalRate);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
