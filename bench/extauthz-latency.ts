@@ -126,13 +126,23 @@ type Buckets = Map<number, { width: number; count: number }>;
 
 async function envoyHistogram(adminPort: number, name: string): Promise<Buckets> {
   const filter = encodeURIComponent(`^${name.replaceAll('.', '\\.')}$`);
-  const query = () => fetch(`http://127.0.0.1:${adminPort}/stats?format=json&type=Histograms&histogram_buckets=detailed&filter=${filter}`);
-  // With stats_flush_on_admin a query answers with what was merged so far and then flushes: ask twice.
-  await (await query()).arrayBuffer();
-  const res = await query();
-  const body = (await res.json()) as { stats: { histograms?: { details?: { name: string; totals?: { lower_bound: number; width: number; count: number }[] }[] } }[] };
-  const detail = body.stats.flatMap((s) => s.histograms?.details ?? []).find((d) => d.name === name);
-  return new Map((detail?.totals ?? []).map((b) => [b.lower_bound, { width: b.width, count: b.count }]));
+  const read = async (): Promise<Buckets> => {
+    const res = await fetch(`http://127.0.0.1:${adminPort}/stats?format=json&type=Histograms&histogram_buckets=detailed&filter=${filter}`);
+    const body = (await res.json()) as { stats: { histograms?: { details?: { name: string; totals?: { lower_bound: number; width: number; count: number }[] }[] } }[] };
+    const detail = body.stats.flatMap((s) => s.histograms?.details ?? []).find((d) => d.name === name);
+    return new Map((detail?.totals ?? []).map((b) => [b.lower_bound, { width: b.width, count: b.count }]));
+  };
+  const total = (h: Buckets) => [...h.values()].reduce((n, b) => n + b.count, 0);
+  // With stats_flush_on_admin a query starts a merge of the worker threads' histograms that completes a
+  // little later: read until two reads agree (bounded).
+  let last = await read();
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    const next = await read();
+    if (total(next) === total(last)) return next;
+    last = next;
+  }
+  return last;
 }
 
 /** after − before, bucket by bucket: the histogram of what was recorded in between. */
