@@ -373,6 +373,11 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
     };
     for (const [k, val] of Object.entries(results)) console.log(`${k}=${val}`);
+    for (const [route, r] of [['ext_authz', authz], ['plain', plain]] as const) {
+      if (r.failed > r.n / 100) {
+        console.error(`WARNING: ${r.failed} of ${r.n} ${route} requests failed: the machine could not carry the load (see load_avg_*); the percentiles are not a measure of ext_authz`);
+      }
+    }
     await writeFile(path.join(import.meta.dirname, 'results', 'extauthz.json'), `${JSON.stringify(results, null, 2)}\n`);
   } finally {
     for (const c of cleanups) await c().catch((err: unknown) => console.error('cleanup:', err));
