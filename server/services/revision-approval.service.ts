@@ -22,7 +22,7 @@ import { insertRevisionApproval, listRevisionApprovals, revisionAuthorUserIds, t
 import type { DbTx } from '../db/tx';
 import { AppError, conflict, notFound } from '../errors';
 import { getPolicyDeps } from '../opa/policy-deps';
-import { AdmissionDeniedError, admitRevision, type AdmissionDeps } from './admission.service';
+import { AdmissionDeniedError, admitRevision, type AdmissionAuditMode, type AdmissionDeps } from './admission.service';
 import { publishRevision, type PublishRevisionInput, type PublishRevisionResult } from './publish.service';
 
 export class ApprovalRequiredError extends AppError {
@@ -148,11 +148,16 @@ export interface GoLiveDecision {
 export async function requireGoLive(
   db: DbTx,
   deps: AdmissionDeps,
-  input: { tenantId: string; revisionId: string; actor: AdmissionActor; refusedAction: string },
+  input: { tenantId: string; revisionId: string; actor: AdmissionActor; refusedAction: string; audit?: AdmissionAuditMode },
 ): Promise<GoLiveDecision> {
   const revision = await findRevision(db, input.tenantId, input.revisionId);
   if (revision === null) throw notFound('revision');
-  const decision = await admitRevision(db, deps, { tenantId: input.tenantId, revisionId: revision.id, actor: input.actor });
+  const decision = await admitRevision(db, deps, {
+    tenantId: input.tenantId,
+    revisionId: revision.id,
+    actor: input.actor,
+    ...(input.audit !== undefined ? { audit: input.audit } : {}),
+  });
   if (!decision.allowed) throw new AdmissionDeniedError(decision);
   if (decision.approvalReasons.length === 0) return { decision, approvals: [] };
   const approvals = await validApprovals(db, input.tenantId, revision);
@@ -171,10 +176,12 @@ export async function requireGoLive(
 
 /**
  * publishRevision behind the gate: what the publish workflow's activity runs (workers/worker/main.ts), so a
- * revision reaches proxies only through admission, whoever started the workflow.
+ * revision reaches proxies only through admission, whoever started the workflow. The gate evaluates afresh;
+ * its decision is audited only when it differs from the one recorded last (by the apply that started the
+ * workflow, normally), so one apply leaves one `revision.admission` entry.
  */
 export async function publishAdmittedRevision(db: DbTx, deps: AdmissionDeps, input: PublishRevisionInput & { actor: AdmissionActor }): Promise<PublishRevisionResult> {
-  await requireGoLive(db, deps, { tenantId: input.tenantId, revisionId: input.revisionId, actor: input.actor, refusedAction: 'revision.publish.refused' });
+  await requireGoLive(db, deps, { tenantId: input.tenantId, revisionId: input.revisionId, actor: input.actor, refusedAction: 'revision.publish.refused', audit: 'whenChanged' });
   return publishRevision(db, input);
 }
 

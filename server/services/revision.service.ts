@@ -272,7 +272,8 @@ export async function applyRevision(
   // a deny is a 403 naming each policy and reason (AdmissionDeniedError), and a require_approval without an
   // approval by a non-author a 409 (ApprovalRequiredError, audited as revision.apply.refused), both before
   // any workflow starts, so nothing changes live. The decision is audited as revision.admission either way;
-  // the publish activity passes the same gate again (revision-approval.service.ts).
+  // the publish activity passes the same gate again (revision-approval.service.ts), auditing its decision
+  // only if it differs from this one.
   const { decision: admission, approvals } = await requireGoLive(db, deps.admission ?? getPolicyDeps(), {
     tenantId: caller.tenantId,
     revisionId: r.id,
