@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from '../../scripts/lib/ports';
 import { createDb, type Db } from '../../server/db/client';
 import { startEmbeddedPostgres } from '../../server/db/embedded-postgres';
 import { applyMigrations } from '../../server/db/schema-engine';
@@ -28,15 +29,24 @@ async function server(): Promise<{ adminUrl: string; template: string }> {
   if (infra.pgAdminUrl && infra.pgTemplate) return { adminUrl: infra.pgAdminUrl, template: infra.pgTemplate };
   standalone ??= (async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'ps-test-pg-'));
-    const port = 55000 + Math.floor(Math.random() * 5000);
-    const running = await startEmbeddedPostgres({ dataDir, port, database: 'ps_template' });
-    await applyMigrations(running.url);
-    const adminUrl = running.url.replace(/\/ps_template$/, '/postgres');
+    // A port the kernel just handed out as free (a random one in the ephemeral range could be in use by a
+    // recently closed connection); the data directory goes when start-up fails.
+    let running: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
+    try {
+      running = await startEmbeddedPostgres({ dataDir, port: await freePort(), database: 'ps_template' });
+      await applyMigrations(running.url);
+    } catch (err) {
+      await running?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+      throw err;
+    }
+    const started = running;
+    const adminUrl = started.url.replace(/\/ps_template$/, '/postgres');
     return {
       adminUrl,
       template: 'ps_template',
       stop: async () => {
-        await running.stop();
+        await started.stop();
         rmSync(dataDir, { recursive: true, force: true });
       },
     };
