@@ -1,7 +1,9 @@
 /**
- * Rollout step latency: from the step decision (the workflow records `rollout.step.started` for a setWeight
- * step) to every proxy serving the new weight (`rollout.traffic.serving`, recorded once every proxy of the
- * node group ACKed the snapshot — or a newer one — and its config dump shows the route's new weights).
+ * Rollout step latency: from the step decision (`at` of the workflow's `rollout.step.started` event of a
+ * setWeight step: the start of the workflow task that decided it) to every proxy serving the new weight
+ * (`at` of `rollout.traffic.serving`: when the step's activity saw every proxy of the node group ACK the
+ * snapshot — or a newer one — and its config dump show the route's new weights). Runs recorded before the
+ * batched-steps patch stamped both events with their write time instead.
  * N concurrent rollouts on N routes of one tenant, one real Envoy, one in-process worker, real Temporal dev
  * server and PostgreSQL; each rollout: setWeight 10 → 50 → 100 (no bake, no analysis), then promote.
  * Run with N = 50 and N = 200; p50 and p99 over all setWeight steps.
