@@ -1,7 +1,9 @@
 /**
- * Rollout step latency: from the step decision (the workflow records `rollout.step.started` for a setWeight
- * step) to every proxy serving the new weight (`rollout.traffic.serving`, recorded once every proxy of the
- * node group ACKed the snapshot — or a newer one — and its config dump shows the route's new weights).
+ * Rollout step latency: from the step decision (`at` of the workflow's `rollout.step.started` event of a
+ * setWeight step: the start of the workflow task that decided it) to every proxy serving the new weight
+ * (`at` of `rollout.traffic.serving`: when the step's activity saw every proxy of the node group ACK the
+ * snapshot — or a newer one — and its config dump show the route's new weights). Runs recorded before the
+ * batched-steps patch stamped both events with their write time instead.
  * N concurrent rollouts on N routes of one tenant, one real Envoy, one in-process worker, real Temporal dev
  * server and PostgreSQL; each rollout: setWeight 10 → 50 → 100 (no bake, no analysis), then promote.
  * Run with N = 50 and N = 200; p50 and p99 over all setWeight steps.
@@ -13,8 +15,11 @@
  *   npm run bench:rollout                         N = 50 and 200, writes bench/results/rollout.json
  *   npm run bench:rollout -- --sizes 20           quick iteration (no results file unless --write)
  *   node --cpu-prof --cpu-prof-dir /tmp/prof --import tsx bench/rollout-step.ts --sizes 50
+ *   npm run bench:rollout -- --sizes 50 --profile /tmp/p   V8 CPU profile of the main thread over the measured
+ *                                                          window only: /tmp/p-50.cpuprofile
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -67,7 +72,84 @@ async function activityTimings(client: Client, workflowIds: string[]): Promise<R
   return out;
 }
 
-async function run(n: number): Promise<{ samples: number[]; wallMs: number; failed: number; failures: string[]; cpuMsPerStep: number; activities: Record<string, ActivityTiming> }> {
+/** CPU ms of this process' threads by thread name (Linux /proc; empty elsewhere): where the CPU per step goes. */
+function threadCpuMs(): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
+      out.set(name, (out.get(name) ?? 0) + (ticks * 1000) / 100);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU ms of the processes this one started (Temporal dev server, PostgreSQL, Envoy), by process name, with the
+ * CPU of their exited children (PostgreSQL backends) counted in their parent (Linux /proc; empty elsewhere).
+ */
+function childProcessCpuMs(): Map<string, number> {
+  const out = new Map<string, number>();
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  const procs = new Map<number, { ppid: number; name: string; ms: number }>();
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]); // utime stime cutime cstime
+      procs.set(Number(pid), { ppid: Number(f[1]), name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), ms: (ticks * 1000) / 100 });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const mine = new Set([process.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, p] of procs) {
+      if (mine.has(pid) || !mine.has(p.ppid)) continue;
+      mine.add(pid);
+      grew = true;
+    }
+  }
+  mine.delete(process.pid);
+  // Each live descendant once; exited ones are in their parent's cutime/cstime.
+  for (const pid of mine) {
+    const p = procs.get(pid)!;
+    out.set(p.name, (out.get(p.name) ?? 0) + p.ms);
+  }
+  return out;
+}
+
+/** Starts V8's CPU profiler on this thread; the returned function stops it and writes the profile to `file`. */
+async function startProfile(file: string): Promise<() => Promise<void>> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
+async function run(n: number, profileFile?: string): Promise<{ samples: number[]; wallMs: number; failed: number; failures: string[]; cpuMsPerStep: number; threadMs: Map<string, number>; childMs: Map<string, number>; activities: Record<string, ActivityTiming> }> {
   const h = await startRolloutHarness({ routes: n });
   try {
     await h.startInProcessWorker();
@@ -78,6 +160,9 @@ async function run(n: number): Promise<{ samples: number[]; wallMs: number; fail
     const revisionId = await h.changeRevision(`user:${op.user.id}`);
     const t0 = Date.now();
     const cpu0 = process.cpuUsage();
+    const threads0 = threadCpuMs();
+    const stopProfile = profileFile ? await startProfile(profileFile) : undefined;
+    const children0 = childProcessCpuMs();
     const started = await mapLimit([...Array(n).keys()], 10, (i) =>
         call(startRoute.POST, {
           token,
@@ -104,7 +189,10 @@ async function run(n: number): Promise<{ samples: number[]; wallMs: number; fail
       500,
     );
     const wallMs = Date.now() - t0;
+    await stopProfile?.();
     const cpu = process.cpuUsage(cpu0);
+    const threadMs = new Map([...threadCpuMs()].map(([name, ms]) => [name, ms - (threads0.get(name) ?? 0)]));
+    const childMs = new Map([...childProcessCpuMs()].map(([name, ms]) => [name, ms - (children0.get(name) ?? 0)]));
     const notPromoted = await h.xds.db.rollout.findMany({ where: { id: { in: ids }, phase: { not: 'Promoted' } }, select: { routeName: true, phase: true, failure: true } });
     const failures = notPromoted.map((r) => `${r.routeName}: ${r.phase} ${JSON.stringify(r.failure)}`);
     const rows = await h.xds.db.rollout.findMany({ where: { id: { in: ids } }, select: { workflowId: true }, take: 20 });
@@ -120,7 +208,7 @@ async function run(n: number): Promise<{ samples: number[]; wallMs: number; fail
         if (s !== undefined) samples.push(e.at.getTime() - s);
       }
     }
-    return { samples: samples.sort((a, b) => a - b), wallMs, failed: failures.length, failures, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / (n * 4), activities };
+    return { samples: samples.sort((a, b) => a - b), wallMs, failed: failures.length, failures, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / (n * 4), threadMs, childMs, activities };
   } finally {
     setAppDb(undefined);
     await h.stop();
@@ -128,19 +216,23 @@ async function run(n: number): Promise<{ samples: number[]; wallMs: number; fail
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '50,200' }, write: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '50,200' }, write: { type: 'boolean', default: false }, profile: { type: 'string' } } });
   const sizes = values.sizes.split(',').map(Number);
   if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes: a comma-separated list of positive integers, got ${values.sizes}`);
   const write = values.write || values.sizes === '50,200';
   const results: Record<string, number | string> = {};
   for (const n of sizes) {
-    const r = await run(n);
+    const r = await run(n, values.profile ? `${values.profile}-${n}.cpuprofile` : undefined);
     for (const f of r.failures.slice(0, 10)) console.log(`# not promoted (N=${n}): ${f}`);
     for (const [type, t] of Object.entries(r.activities)) {
       const q = t.queueMs.sort((a, b) => a - b);
       const x = t.runMs.sort((a, b) => a - b);
       console.log(`# N=${n} ${type}: n=${x.length} queue p50=${quantile(q, 0.5).toFixed(0)} p99=${quantile(q, 0.99).toFixed(0)} ms, run p50=${quantile(x, 0.5).toFixed(0)} p99=${quantile(x, 0.99).toFixed(0)} ms`);
     }
+    const byThread = [...r.threadMs].filter(([, ms]) => ms > 0).sort((a, b) => b[1] - a[1]);
+    console.log(`# N=${n} CPU ms per step by thread: ${byThread.map(([name, ms]) => `${name}=${(ms / (n * 4)).toFixed(1)}`).join(' ')}`);
+    const byChild = [...r.childMs].filter(([, ms]) => ms > 0).sort((a, b) => b[1] - a[1]);
+    console.log(`# N=${n} CPU ms per step of child processes: ${byChild.map(([name, ms]) => `${name}=${(ms / (n * 4)).toFixed(1)}`).join(' ')}`);
     results[`rollout_step_to_serving_p50_ms_${n}`] = quantile(r.samples, 0.5);
     results[`rollout_step_to_serving_p99_ms_${n}`] = quantile(r.samples, 0.99);
     results[`rollout_step_to_serving_max_ms_${n}`] = r.samples[r.samples.length - 1] ?? NaN;

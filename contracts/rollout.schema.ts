@@ -403,13 +403,45 @@ export interface RecordRolloutEventInput {
   status: RolloutStatus;
   detail?: Record<string, unknown>;
   approval?: ApprovalRecord;
+  /**
+   * When the transition happened (ISO 8601): the workflow's time of the decision, or for
+   * rollout.traffic.serving the moment the proxies were confirmed serving. Absent (histories recorded before
+   * it existed): the time the event is written.
+   */
+  at?: string;
+}
+
+/**
+ * A traffic change carried out in one activity: write the transitions the workflow recorded since its last
+ * write (`events`, e.g. the previous step's completion and this step's start), publish the change (as
+ * applyRolloutTraffic) and wait until every proxy of every node group serving the route ACKed it and its
+ * config dump shows the expected weights (as awaitRolloutServing, per target).
+ */
+export interface ServeTrafficInput extends ApplyTrafficInput {
+  events: RecordRolloutEventInput[];
+  /** How long to wait for the proxies once the change is published (kept across retried attempts). */
+  timeoutMs: number;
+}
+
+export interface ServeTrafficResult {
+  applied: ApplyTrafficResult;
+  outcome: 'serving' | 'nacked' | 'timedOut';
+  /** Proxies of all targets, and those whose config dump showed the expected weights. */
+  proxies: number;
+  verified: number;
+  error?: string;
+  /** When every proxy was confirmed serving (ISO 8601); set when outcome is serving. */
+  servingAt?: string;
 }
 
 export interface RolloutActivities {
   applyRolloutTraffic(input: ApplyTrafficInput): Promise<ApplyTrafficResult>;
   awaitRolloutServing(input: AwaitServingInput): Promise<AwaitServingResult>;
+  serveRolloutTraffic(input: ServeTrafficInput): Promise<ServeTrafficResult>;
   readClusterStats(input: ReadClusterStatsInput): Promise<ClusterStatsSample>;
   recordRolloutEvent(input: RecordRolloutEventInput): Promise<void>;
+  /** Several transitions of one rollout, each written once per (rolloutId, seq). */
+  recordRolloutEvents(inputs: RecordRolloutEventInput[]): Promise<void>;
 }
 
 /** The actor of transitions the workflow makes on its own. */

@@ -3,8 +3,10 @@
  *
  * Idempotency: applyRolloutTraffic derives the step's graph from the live graph under the tenant's publish
  * lock; when the live graph already has that traffic (a retried attempt whose first try committed) nothing
- * is created or published. recordRolloutEvent writes once per (rolloutId, seq). awaitRolloutServing and
- * readClusterStats only read.
+ * is created or published. recordRolloutEvent(s) write once per (rolloutId, seq). awaitRolloutServing and
+ * readClusterStats only read. serveRolloutTraffic is the three in one (events, apply, await) and inherits
+ * their idempotency; a retried attempt whose first try published finds that revision from the publish's
+ * audit entry.
  *
  * Failure policy: domain errors (route gone, revision invalid) are non-retryable ApplicationFailures;
  * anything else is retried by Temporal.
@@ -21,6 +23,8 @@ import type {
   ReadClusterStatsInput,
   RecordRolloutEventInput,
   RolloutActivities,
+  ServeTrafficInput,
+  ServeTrafficResult,
 } from '../contracts/rollout.schema';
 import { ROLLOUT_CONTROLLER_ACTOR } from '../contracts/rollout.schema';
 import { createGroupCommit, type ItemOutcome } from '../core/concurrency/group-commit';
@@ -44,6 +48,7 @@ import { lockTenantForPublish } from '../server/db/revision-publish.repo';
 import {
   findRevisionGraph,
   findRollout,
+  findRolloutChangeRevision,
   insertDerivedRevision,
   insertRolloutApproval,
   insertRolloutEvents,
@@ -88,6 +93,18 @@ export interface RolloutActivityDeps {
 }
 
 export const RolloutFailureType = { rejected: 'RolloutTrafficRejected' } as const;
+
+/** How a traffic change is described in the audit entry of the publish that carries it. */
+function changeSummary(input: ApplyTrafficInput): string {
+  switch (input.change.kind) {
+    case 'set':
+      return `${input.spec.route} → ${input.spec.canaryCluster} ${input.change.traffic.weight}%`;
+    case 'promote':
+      return `promote ${input.spec.canaryCluster} on ${input.spec.route}`;
+    case 'rollback':
+      return `roll back ${input.spec.route} (${input.change.reason})`;
+  }
+}
 
 /** Weights compared the way Envoy may print them (zero weights can be left out of a config dump). */
 function sameWeights(a: { cluster: string; weight: number }[], b: { cluster: string; weight: number }[]): boolean {
@@ -154,21 +171,18 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
         try {
           const baseRoute = RouteSchema.parse(input.baseRoute);
           let derived: RouteGraph;
-          let summary: string;
           switch (input.change.kind) {
             case 'set':
               derived = applyRolloutTraffic(graph, input.spec, baseRoute, input.change.traffic, await extraClusters(input.revisionId));
-              summary = `${input.spec.route} → ${input.spec.canaryCluster} ${input.change.traffic.weight}%`;
               break;
             case 'promote':
               derived = promoteRolloutTraffic(graph, input.spec, baseRoute, await extraClusters(input.revisionId));
-              summary = `promote ${input.spec.canaryCluster} on ${input.spec.route}`;
               break;
             case 'rollback':
               derived = rollbackRolloutTraffic(graph, input.spec, baseRoute, await lastGoodClusters(input.rolloutId));
-              summary = `roll back ${input.spec.route} (${input.change.reason})`;
               break;
           }
+          const summary = changeSummary(input);
           const changed = trafficFootprint(derived, input.spec) !== trafficFootprint(graph, input.spec);
           applied.push({ ok: true, changed, expected: routeWeights(derived, input.spec.route), groups: nodeGroupsServingRoute(derived, input.spec.route), summary });
           graph = derived;
@@ -265,6 +279,7 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
             phase: input.status.phase,
             actor: input.actor,
             detail: input.detail ?? {},
+            ...(input.at ? { at: new Date(input.at) } : {}),
             input,
           })),
         ); // events recorded by an earlier attempt are left out
@@ -347,73 +362,123 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
 
   const trafficCommit = createGroupCommit<ApplyTrafficInput, ApplyTrafficResult>({ flush: publishTrafficBatch, maxBatch: 500 });
 
-  return {
-    async applyRolloutTraffic(input: ApplyTrafficInput): Promise<ApplyTrafficResult> {
-      try {
-        return await trafficCommit.submit(input.tenantId, input);
-      } catch (err) {
-        if (input.change.kind === 'promote' && isAppError(err) && (err.code === 'forbidden' || err.code === 'conflict')) {
-          // The promotion's gate refused (its transaction, with the derived revision, rolled back): audited here.
-          await deps.appendAudit(deps.db, {
-            tenantId: input.tenantId,
-            actor: input.actor,
-            action: 'rollout.promote.refused',
-            target: { type: 'rollout', id: input.rolloutId },
-            details: { reason: err.message, revisionId: input.revisionId, ...(err.details ?? {}) },
-          });
-        }
-        throw asActivityFailure(err);
+  const applyTraffic = async (input: ApplyTrafficInput): Promise<ApplyTrafficResult> => {
+    try {
+      return await trafficCommit.submit(input.tenantId, input);
+    } catch (err) {
+      if (input.change.kind === 'promote' && isAppError(err) && (err.code === 'forbidden' || err.code === 'conflict')) {
+        // The promotion's gate refused (its transaction, with the derived revision, rolled back): audited here.
+        await deps.appendAudit(deps.db, {
+          tenantId: input.tenantId,
+          actor: input.actor,
+          action: 'rollout.promote.refused',
+          target: { type: 'rollout', id: input.rolloutId },
+          details: { reason: err.message, revisionId: input.revisionId, ...(err.details ?? {}) },
+        });
       }
-    },
+      throw asActivityFailure(err);
+    }
+  };
+
+  const writeRolloutEvents = async (inputs: readonly RecordRolloutEventInput[]): Promise<void> => {
+    await Promise.all(inputs.map((input) => eventCommit.submit(input.tenantId, input)));
+  };
+
+  /**
+   * Polls until every connected proxy of the node group ACKed `version` (or a newer snapshot) for every type
+   * the snapshot has and its config dump shows the route's expected weights; a NACK of the version ends it.
+   * The deadline runs from `startedAtMs` (kept across retried attempts in the heartbeat details).
+   */
+  const awaitServing = async (input: AwaitServingInput, ctx: Context, startedAtMs: number): Promise<AwaitServingResult> => {
+    const deadline = startedAtMs + input.timeoutMs;
+    const typeUrls = await snapshotTypeUrls(input);
+    if (typeUrls === null) throw rejected(`no snapshot ${input.version} for node group ${input.nodeGroup}`);
+    for (;;) {
+      ctx.heartbeat({ startedAtMs });
+      const proxies = (await servingCommit.submit(`${input.tenantId}/${input.nodeGroup}`, { ...input, typeUrls })).map((p) => ({
+        ...p,
+        pending: p.pending.filter((t) => typeUrls.includes(t as XdsTypeUrl)),
+      }));
+      let last: string;
+      const nacked = proxies.find((p) => p.nack);
+      if (nacked?.nack) {
+        return { outcome: 'nacked', proxies: proxies.length, verified: 0, unverifiable: 0, error: `proxy ${nacked.nodeId} rejected ${nacked.nack.typeUrl}: ${nacked.nack.error}` };
+      }
+      const pending = proxies.filter((p) => p.pending.length > 0);
+      if (pending.length === 0) {
+        // ACKed: confirm in each proxy's config dump that the route serves the expected weights.
+        let verified = 0;
+        let unverifiable = 0;
+        const wrong: string[] = [];
+        await Promise.all(
+          proxies.map(async (p) => {
+            if (!p.adminUrl) {
+              unverifiable += 1;
+              return;
+            }
+            try {
+              const weights = await dumpCommit.submit(p.adminUrl, input.route);
+              if (weights && sameWeights(weights, input.expected)) verified += 1;
+              else wrong.push(`${p.nodeId}: ${JSON.stringify(weights)}`);
+            } catch (err) {
+              wrong.push(`${p.nodeId}: ${err instanceof Error ? err.message : String(err)}`);
+            }
+          }),
+        );
+        if (wrong.length === 0) return { outcome: 'serving', proxies: proxies.length, verified, unverifiable };
+        last = `config dump differs: ${wrong.slice(0, 5).join('; ')}`;
+      } else {
+        last = `${pending.length} proxies pending: ${pending.slice(0, 5).map((p) => `${p.nodeId} (${p.pending.join(', ')})`).join('; ')}`;
+      }
+      const left = deadline - now();
+      if (left <= 0) return { outcome: 'timedOut', proxies: proxies.length, verified: 0, unverifiable: 0, error: last };
+      await ctx.sleep(Math.min(pollIntervalMs, left));
+    }
+  };
+
+  return {
+    applyRolloutTraffic: applyTraffic,
 
     async awaitRolloutServing(input: AwaitServingInput): Promise<AwaitServingResult> {
       const ctx = Context.current();
       const previous = ctx.info.heartbeatDetails as { startedAtMs?: number } | undefined;
-      const startedAtMs = typeof previous?.startedAtMs === 'number' ? previous.startedAtMs : now();
-      const deadline = startedAtMs + input.timeoutMs;
-      const typeUrls = await snapshotTypeUrls(input);
-      if (typeUrls === null) throw rejected(`no snapshot ${input.version} for node group ${input.nodeGroup}`);
-      for (;;) {
-        ctx.heartbeat({ startedAtMs });
-        const proxies = (await servingCommit.submit(`${input.tenantId}/${input.nodeGroup}`, { ...input, typeUrls })).map((p) => ({
-          ...p,
-          pending: p.pending.filter((t) => typeUrls.includes(t as XdsTypeUrl)),
-        }));
-        let last: string;
-        const nacked = proxies.find((p) => p.nack);
-        if (nacked?.nack) {
-          return { outcome: 'nacked', proxies: proxies.length, verified: 0, unverifiable: 0, error: `proxy ${nacked.nodeId} rejected ${nacked.nack.typeUrl}: ${nacked.nack.error}` };
-        }
-        const pending = proxies.filter((p) => p.pending.length > 0);
-        if (pending.length === 0) {
-          // ACKed: confirm in each proxy's config dump that the route serves the expected weights.
-          let verified = 0;
-          let unverifiable = 0;
-          const wrong: string[] = [];
-          await Promise.all(
-            proxies.map(async (p) => {
-              if (!p.adminUrl) {
-                unverifiable += 1;
-                return;
-              }
-              try {
-                const weights = await dumpCommit.submit(p.adminUrl, input.route);
-                if (weights && sameWeights(weights, input.expected)) verified += 1;
-                else wrong.push(`${p.nodeId}: ${JSON.stringify(weights)}`);
-              } catch (err) {
-                wrong.push(`${p.nodeId}: ${err instanceof Error ? err.message : String(err)}`);
-              }
-            }),
-          );
-          if (wrong.length === 0) return { outcome: 'serving', proxies: proxies.length, verified, unverifiable };
-          last = `config dump differs: ${wrong.slice(0, 5).join('; ')}`;
-        } else {
-          last = `${pending.length} proxies pending: ${pending.slice(0, 5).map((p) => `${p.nodeId} (${p.pending.join(', ')})`).join('; ')}`;
-        }
-        const left = deadline - now();
-        if (left <= 0) return { outcome: 'timedOut', proxies: proxies.length, verified: 0, unverifiable: 0, error: last };
-        await ctx.sleep(Math.min(pollIntervalMs, left));
+      return awaitServing(input, ctx, typeof previous?.startedAtMs === 'number' ? previous.startedAtMs : now());
+    },
+
+    async serveRolloutTraffic(input: ServeTrafficInput): Promise<ServeTrafficResult> {
+      const ctx = Context.current();
+      const previous = ctx.info.heartbeatDetails as { startedAtMs?: number } | undefined;
+      const { events, timeoutMs, ...change } = input;
+      // The publish may wait its turn behind other rollouts' steps (group commit): keep heartbeating.
+      ctx.heartbeat(previous);
+      const beat = setInterval(() => ctx.heartbeat(previous), 2_000);
+      let applied: ApplyTrafficResult;
+      try {
+        // The transitions so far are written whatever becomes of the change.
+        const [written, published] = await Promise.allSettled([writeRolloutEvents(events), applyTraffic(change)]);
+        if (written.status === 'rejected') throw written.reason;
+        if (published.status === 'rejected') throw published.reason;
+        applied = published.value;
+      } finally {
+        clearInterval(beat);
       }
+      if (applied.revisionId === null && ctx.info.attempt > 1) {
+        // An earlier attempt may have published it (and died before answering): report that revision.
+        const revisionId = await findRolloutChangeRevision(deps.db, { tenantId: input.tenantId, rolloutId: input.rolloutId, change: changeSummary(change) });
+        applied = { ...applied, revisionId };
+      }
+      const startedAtMs = typeof previous?.startedAtMs === 'number' ? previous.startedAtMs : now();
+      const results = await Promise.all(
+        applied.targets.map((t) =>
+          awaitServing({ tenantId: input.tenantId, nodeGroup: t.nodeGroup, version: t.version, route: input.spec.route, expected: applied.expected, timeoutMs }, ctx, startedAtMs),
+        ),
+      );
+      const proxies = results.reduce((n, r) => n + r.proxies, 0);
+      const nacked = results.find((r) => r.outcome === 'nacked');
+      if (nacked) return { applied, outcome: 'nacked', proxies, verified: 0, error: nacked.error ?? 'NACK' };
+      const late = results.find((r) => r.outcome === 'timedOut');
+      if (late) return { applied, outcome: 'timedOut', proxies, verified: 0, error: late.error ?? 'timed out' };
+      return { applied, outcome: 'serving', proxies, verified: results.reduce((n, r) => n + r.verified, 0), servingAt: new Date(now()).toISOString() };
     },
 
     async readClusterStats(input: ReadClusterStatsInput): Promise<ClusterStatsSample> {
@@ -422,6 +487,10 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
 
     async recordRolloutEvent(input: RecordRolloutEventInput): Promise<void> {
       await eventCommit.submit(input.tenantId, input);
+    },
+
+    async recordRolloutEvents(inputs: RecordRolloutEventInput[]): Promise<void> {
+      await writeRolloutEvents(inputs);
     },
   };
 }

@@ -23,6 +23,7 @@ import {
   continueAsNew,
   defineQuery,
   defineUpdate,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -41,6 +42,7 @@ import type {
   RolloutFailure,
   RolloutMessageArgs,
   RolloutStatus,
+  RecordRolloutEventInput,
   RolloutStep,
   RolloutWorkflowState,
   TrafficChange,
@@ -62,6 +64,13 @@ const CONTROLLER: Actor = { type: 'system', id: 'rollout-controller', name: 'rol
 const REFUSED = 'RolloutRequestRefused';
 const DEFAULT_STEPS_PER_RUN = 25;
 const KEEP_ANALYSES = 50;
+/**
+ * Runs that start with this patch record their transitions in batches — written by the next traffic step's
+ * activity, or by recordRolloutEvents before the workflow waits (a timer, a condition, a control message's
+ * answer, the end) — and carry out a traffic step (publish, ACK, config dump) in one activity
+ * (serveRolloutTraffic). Histories recorded before it replay the one-activity-per-transition path.
+ */
+const BATCHED_STEPS_PATCH = 'rollout-batched-steps';
 
 type StepResult = 'next' | 'retry' | 'end';
 
@@ -85,14 +94,24 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
     heartbeatTimeout: '10 seconds',
     retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', maximumAttempts: 5 },
   });
-  const { readClusterStats, recordRolloutEvent } = proxyActivities<RolloutActivities>({
+  const { readClusterStats, recordRolloutEvent, recordRolloutEvents } = proxyActivities<RolloutActivities>({
     startToCloseTimeout: '30 seconds',
     retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 20 },
   });
+  const { serveRolloutTraffic } = proxyActivities<RolloutActivities>({
+    // Publishing (group-committed with other rollouts' steps) plus the wait for the proxies.
+    startToCloseTimeout: spec.ackTimeoutMs + 180_000,
+    heartbeatTimeout: '10 seconds',
+    retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 10 },
+  });
 
-  const record = async (action: string, actor: Actor, detail?: Record<string, unknown>, approval?: ApprovalRecord) => {
+  const batched = patched(BATCHED_STEPS_PATCH);
+  /** Transitions recorded but not written yet (batched runs only). */
+  const unwritten: RecordRolloutEventInput[] = [];
+
+  const record = async (action: string, actor: Actor, detail?: Record<string, unknown>, approval?: ApprovalRecord, at?: string) => {
     state.seq += 1;
-    await recordRolloutEvent({
+    const event: RecordRolloutEventInput = {
       tenantId: input.tenantId,
       rolloutId: input.rolloutId,
       seq: state.seq,
@@ -102,8 +121,35 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
       status: status(),
       ...(detail ? { detail } : {}),
       ...(approval ? { approval } : {}),
-    });
+    };
+    if (!batched) {
+      await recordRolloutEvent(event);
+      return;
+    }
+    // Workflow time: when the workflow task that made this transition started.
+    unwritten.push({ ...event, at: at ?? new Date().toISOString() });
   };
+  /** Writes the transitions recorded so far (before anything the workflow may wait on). */
+  const flush = async (): Promise<void> => {
+    if (unwritten.length > 0) await recordRolloutEvents(unwritten.splice(0));
+  };
+  /**
+   * condition(), with the transitions so far written first (a batched run may wait long). Unbatched runs get
+   * condition()'s own promise, so replayed histories see the same sequence as before.
+   */
+  function waitFor(fn: () => boolean): Promise<void>;
+  function waitFor(fn: () => boolean, timeoutMs: number): Promise<boolean>;
+  function waitFor(fn: () => boolean, timeoutMs?: number): Promise<boolean | void> {
+    const wait = (): Promise<boolean | void> => (timeoutMs === undefined ? condition(fn) : condition(fn, timeoutMs));
+    return batched ? flush().then(wait) : wait();
+  }
+  /** record() whose write is done before it returns (what a control message answers after). */
+  const recordNow: typeof record = batched
+    ? async (...args) => {
+        await record(...args);
+        await flush();
+      }
+    : record;
 
   const finished = () => state.outcome !== null || state.ending !== null;
   const interrupted = () => state.abort !== null || state.promoteNow !== null;
@@ -149,7 +195,7 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
         state.failure = { reason: 'rejected', message: `rejected by ${args.principal.name}${args.comment ? `: ${args.comment}` : ''}`, stepIndex: state.stepIndex };
         state.abort = { by: args.principal.id, reason: state.failure.message };
       }
-      await record(kind === 'approve' ? 'rollout.approval.granted' : 'rollout.approval.rejected', args.principal.actor, { comment: args.comment ?? null }, rec);
+      await recordNow(kind === 'approve' ? 'rollout.approval.granted' : 'rollout.approval.rejected', args.principal.actor, { comment: args.comment ?? null }, rec);
       return status();
     },
   });
@@ -160,7 +206,7 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
     pauseRolloutUpdate,
     async (args) => {
       state.pause = { reason: 'Manual', by: args.principal.id, ...(args.comment ? { message: args.comment } : {}) };
-      await record('rollout.paused', args.principal.actor, { reason: args.comment ?? null });
+      await recordNow('rollout.paused', args.principal.actor, { reason: args.comment ?? null });
       return status();
     },
     {
@@ -176,7 +222,7 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
     async (args) => {
       const was = state.pause?.reason ?? null;
       state.pause = null;
-      await record('rollout.resumed', args.principal.actor, { was, reason: args.comment ?? null });
+      await recordNow('rollout.resumed', args.principal.actor, { was, reason: args.comment ?? null });
       return status();
     },
     {
@@ -194,7 +240,7 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
       const reason = `aborted by ${args.principal.name}${args.comment ? `: ${args.comment}` : ''}`;
       state.abort = { by: args.principal.id, reason };
       state.failure ??= { reason: 'aborted', message: reason, stepIndex: state.stepIndex };
-      await record('rollout.abort.requested', args.principal.actor, { reason: args.comment ?? null });
+      await recordNow('rollout.abort.requested', args.principal.actor, { reason: args.comment ?? null });
       return status();
     },
     {
@@ -208,7 +254,7 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
     promoteRolloutUpdate,
     async (args) => {
       state.promoteNow = { by: args.principal.id };
-      await record('rollout.promote.requested', args.principal.actor, { reason: args.comment ?? null, skippedFromStep: state.stepIndex });
+      await recordNow('rollout.promote.requested', args.principal.actor, { reason: args.comment ?? null, skippedFromStep: state.stepIndex });
       return status();
     },
     {
@@ -224,7 +270,7 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
       const was = state.pause?.reason ?? null;
       state.pause = null;
       state.retryRequested = true;
-      await record('rollout.retry', args.principal.actor, { was, step: state.stepIndex });
+      await recordNow('rollout.retry', args.principal.actor, { was, step: state.stepIndex });
       return status();
     },
     {
@@ -247,7 +293,7 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
 
   /** Publishes a traffic change and waits until every proxy serves it. */
   const applyAndServe = async (change: TrafficChange, actor: Actor): Promise<{ outcome: 'serving' | 'nacked' | 'timedOut'; error?: string }> => {
-    const applied = await applyRolloutTraffic({
+    const applyInput = {
       tenantId: input.tenantId,
       rolloutId: input.rolloutId,
       revisionId: input.revisionId,
@@ -255,7 +301,23 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
       baseRoute: input.baseRoute,
       change,
       actor,
-    });
+    };
+    if (batched) {
+      // One activity: the transitions recorded so far, the publish, the wait for every proxy.
+      const served = await serveRolloutTraffic({ ...applyInput, timeoutMs: spec.ackTimeoutMs, events: unwritten.splice(0) });
+      const { applied } = served;
+      if (applied.revisionId && !state.revisions.includes(applied.revisionId)) state.revisions.push(applied.revisionId);
+      if (served.outcome !== 'serving') return { outcome: served.outcome, error: served.error ?? served.outcome };
+      await record(
+        'rollout.traffic.serving',
+        actor,
+        { change: change.kind, revisionId: applied.revisionId, targets: applied.targets, expected: applied.expected, proxies: served.proxies, verifiedInConfigDump: served.verified },
+        undefined,
+        served.servingAt,
+      );
+      return { outcome: 'serving' };
+    }
+    const applied = await applyRolloutTraffic(applyInput);
     if (applied.revisionId) state.revisions.push(applied.revisionId);
     const results = await Promise.all(
       applied.targets.map((t) =>
@@ -285,7 +347,7 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
   };
 
   const waitWhilePaused = async (): Promise<void> => {
-    await condition(() => state.pause === null || interrupted());
+    await waitFor(() => state.pause === null || interrupted());
   };
 
   const runTrafficStep = async (step: RolloutStep): Promise<StepResult> => {
@@ -307,7 +369,7 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
     }
     state.traffic = traffic;
     if (step.kind === 'setWeight' && step.bakeMs > 0) {
-      if (await condition(interrupted, step.bakeMs)) return 'end';
+      if (await waitFor(interrupted, step.bakeMs)) return 'end';
     }
     return 'next';
   };
@@ -315,7 +377,7 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
   const runPause = async (step: Extract<RolloutStep, { kind: 'pause' }>): Promise<StepResult> => {
     state.pause = { reason: 'PauseStep' };
     await record('rollout.paused', CONTROLLER, { reason: 'PauseStep', durationMs: step.durationMs ?? null });
-    if (step.durationMs !== undefined) await condition(() => state.pause === null || interrupted(), step.durationMs);
+    if (step.durationMs !== undefined) await waitFor(() => state.pause === null || interrupted(), step.durationMs);
     else await waitWhilePaused();
     if (interrupted()) return 'end';
     if (state.pause?.reason === 'PauseStep') state.pause = null;
@@ -330,7 +392,7 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
     const runs: AnalysisMeasurement[] = [];
     let before = await sample();
     for (let run = 1; ; run++) {
-      if (await condition(interrupted, step.intervalMs)) return 'end';
+      if (await waitFor(interrupted, step.intervalMs)) return 'end';
       const after = await sample();
       const d = diffSamples(after, before);
       before = after;
@@ -380,13 +442,13 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
     await record('rollout.approval.requested', CONTROLLER, { requiredRole: step.requiredRole, approvers: step.approvers, timeoutMs: step.timeoutMs });
     const approved = () => state.approvals.filter((a) => a.stepIndex === state.stepIndex && a.decision === 'approve').length;
     const decided = () => approved() >= step.approvers || interrupted();
-    let ok = await condition(decided, step.timeoutMs);
+    let ok = await waitFor(decided, step.timeoutMs);
     if (!ok && step.onTimeout === 'escalate' && step.escalation) {
       state.approvalRole = step.escalation.role;
       await record('rollout.approval.escalated', CONTROLLER, { role: step.escalation.role, timeoutMs: step.escalation.timeoutMs });
-      ok = await condition(decided, step.escalation.timeoutMs);
+      ok = await waitFor(decided, step.escalation.timeoutMs);
     }
-    await condition(allHandlersFinished);
+    await waitFor(allHandlersFinished);
     state.pause = null;
     state.approvalRole = null;
     if (!ok) {
@@ -423,7 +485,7 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
         continue;
       }
       if (stepsThisRun >= stepsPerRun || workflowInfo().continueAsNewSuggested) {
-        await condition(allHandlersFinished);
+        await waitFor(allHandlersFinished);
         state.runs += 1;
         return await continueAsNew<typeof canaryPromotionWorkflow>({ ...input, state });
       }
@@ -459,7 +521,7 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
         state.ending = null;
         state.outcome = 'promoted';
         await record('rollout.promoted', CONTROLLER, { revisions: state.revisions });
-        await condition(allHandlersFinished);
+        await waitFor(allHandlersFinished);
         return status();
       }
       state.failure = { reason: served.outcome === 'nacked' ? 'nack' : 'ackTimeout', message: `promotion not served: ${served.error ?? ''}`, stepIndex: state.stepIndex };
@@ -487,6 +549,6 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
   const aborted = failure.reason === 'aborted' || failure.reason === 'rejected' || failure.reason === 'approvalTimeout';
   state.outcome = aborted ? 'aborted' : 'failed';
   await record(aborted ? 'rollout.aborted' : 'rollout.failed', CONTROLLER, { failure, rollbackError, lastGoodRevisionId: input.lastGoodRevisionId });
-  await condition(allHandlersFinished);
+  await waitFor(allHandlersFinished);
   return status();
 }

@@ -88,6 +88,8 @@ export interface NewRolloutEvent {
   phase: string;
   actor: { type: string; id: string; name: string };
   detail: Record<string, unknown>;
+  /** When the transition happened; default: now (the insert's transaction time). */
+  at?: Date;
 }
 
 /**
@@ -119,6 +121,7 @@ export async function insertRolloutEvents<E extends NewRolloutEvent>(db: DbTx, e
       actorId: e.actor.id,
       actorName: e.actor.name,
       detail: e.detail as object,
+      ...(e.at ? { at: e.at } : {}),
     })),
     skipDuplicates: true,
   });
@@ -286,6 +289,19 @@ export async function listServingStates(
     out.get(key.split('\u0000')[0]!)?.push({ ...p, pending: q.typeUrls.filter((t) => !acked.has(t)) });
   }
   return out;
+}
+
+/**
+ * The revision of the newest publish that carried `change` of the rollout (its `revision.publish` audit entry
+ * lists the rollout steps it published), or null: what a retried step whose first attempt published finds.
+ */
+export async function findRolloutChangeRevision(db: DbTx, q: { tenantId: string; rolloutId: string; change: string }): Promise<string | null> {
+  const rows = await db.$queryRaw<{ targetId: string }[]>`
+    SELECT "targetId" FROM "AuditEntry"
+     WHERE "tenantId" = ${q.tenantId}::uuid AND "action" = 'revision.publish'
+       AND "details"->'rollouts' @> ${JSON.stringify([{ rolloutId: q.rolloutId, change: q.change }])}::jsonb
+     ORDER BY "seq" DESC LIMIT 1`;
+  return rows[0]?.targetId ?? null;
 }
 
 /** The highest recorded event seq of each rollout (rollouts without events are left out). */

@@ -17,6 +17,8 @@ export interface CachedSnapshot {
   resources: Record<ResourceKind, Map<string, EncodedAny>>;
   /** Per type: resource name → version of that one resource (hash of its encoding), for delta xDS. */
   resourceVersions: Record<ResourceKind, Map<string, string>>;
+  /** Per type: resource name → the resource's JSON text, to reuse the encoding when the next snapshot has it unchanged. */
+  sources: Record<ResourceKind, Map<string, string>>;
 }
 
 /** The delta-xDS version of one encoded resource: equal bytes, equal version, on every replica. */
@@ -39,21 +41,35 @@ export class SnapshotCache {
 
   /**
    * Encodes and stores a snapshot; listeners hear about it when the version differs from the cached one.
-   * Throws (and keeps the previous snapshot) when a resource cannot be encoded.
+   * A resource whose JSON equals the previous snapshot's resource of that name keeps its encoding (a
+   * publish usually changes a few resources of many). Throws (and keeps the previous snapshot) when a
+   * resource cannot be encoded.
    */
   set(input: { tenantId: string; nodeGroup: string; version: string; typeVersions: TypeVersions; resources: SnapshotResources }): boolean {
     const k = key(input.tenantId, input.nodeGroup);
-    if (this.snapshots.get(k)?.version === input.version) return false;
+    const previous = this.snapshots.get(k);
+    if (previous?.version === input.version) return false;
     const resources = {} as CachedSnapshot['resources'];
     const resourceVersions = {} as CachedSnapshot['resourceVersions'];
+    const sources = {} as CachedSnapshot['sources'];
     for (const kind of PUSH_ORDER) {
       const encoded = new Map<string, EncodedAny>();
       const versions = new Map<string, string>();
+      const texts = new Map<string, string>();
       input.resources[kind].forEach((r, i) => {
+        const name = resourceName(r);
+        const text = JSON.stringify(r);
+        texts.set(name, text);
+        const same = previous?.sources[kind].get(name) === text ? previous.resources[kind].get(name) : undefined;
+        if (same !== undefined) {
+          encoded.set(name, same);
+          versions.set(name, previous!.resourceVersions[kind].get(name)!);
+          return;
+        }
         try {
           const any = this.protos.encodeAny(r);
-          encoded.set(resourceName(r), any);
-          versions.set(resourceName(r), resourceVersion(any));
+          encoded.set(name, any);
+          versions.set(name, resourceVersion(any));
         } catch (err) {
           throw new Error(`snapshot ${input.version} of node group ${input.nodeGroup}: ${kind}[${i}]: ${(err as Error).message}`, {
             cause: err,
@@ -62,6 +78,7 @@ export class SnapshotCache {
       });
       resources[kind] = encoded;
       resourceVersions[kind] = versions;
+      sources[kind] = texts;
     }
     const snapshot: CachedSnapshot = {
       tenantId: input.tenantId,
@@ -70,6 +87,7 @@ export class SnapshotCache {
       typeVersions: input.typeVersions,
       resources,
       resourceVersions,
+      sources,
     };
     this.snapshots.set(k, snapshot);
     this.notify(k, snapshot, [...(this.listeners.get(k) ?? [])], 0);
