@@ -31,7 +31,8 @@ after(async () => {
 
 /** A JSON API call with the page's session cookie (same origin). */
 async function api<T>(page: Page, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-  const res = await page.request.fetch(`${stack.web}${path}`, { method, ...(body === undefined ? {} : { data: body }) });
+  // A first call compiles its route in `next dev`, and an apply with wait:true runs the publish workflow.
+  const res = await page.request.fetch(`${stack.web}${path}`, { method, timeout: 240_000, ...(body === undefined ? {} : { data: body }) });
   const text = await res.text();
   assert.ok(res.ok(), `${method} ${path}: ${res.status()} ${text}`);
   return JSON.parse(text) as T;

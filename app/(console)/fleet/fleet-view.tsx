@@ -57,7 +57,7 @@ export function FleetView() {
       <form className="inline card" role="search" aria-label="Filter the fleet" onSubmit={(e) => e.preventDefault()}>
         <label htmlFor={filterId}>Node or group</label>
         <input id={filterId} type="search" value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="e.g. edge" />
-        <label>
+        <label className="inline-label">
           <input type="checkbox" checked={problemsOnly} onChange={(e) => setProblemsOnly(e.target.checked)} /> Only problems (not synced, NACKed, disconnected)
         </label>
       </form>
