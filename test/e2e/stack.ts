@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../scripts/lib/ports';
@@ -22,10 +23,20 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
 async function freePorts(): Promise<Record<string, string>> {
   const names = ['PG_PORT', 'WEB_PORT', 'XDS_PORT', 'XDS_HTTP_PORT', 'WORKER_HTTP_PORT', 'EXTAUTHZ_PORT', 'EXTAUTHZ_HTTP_PORT', 'ENVOY_LISTENER_PORT', 'ENVOY_ADMIN_PORT', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT'];
   const out: Record<string, string> = {};
   for (const n of names) out[n] = String(await freePort());
+  // The Temporal dev server also takes TEMPORAL_PORT+10 (its HTTP API): pick a port whose +10 is free too.
+  for (let tries = 0; !(await isFree(Number(out.TEMPORAL_PORT) + 10)) && tries < 50; tries++) out.TEMPORAL_PORT = String(await freePort());
   out.DEMO_UPSTREAM_PORTS = `${await freePort()},${await freePort()}`;
   return out;
 }
