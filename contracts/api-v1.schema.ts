@@ -62,6 +62,8 @@ export const AuditQuerySchema = z.strictObject({
   actor: z.string().min(1).max(128).optional(),
   targetType: z.string().min(1).max(64).optional(),
   targetId: z.string().min(1).max(128).optional(),
+  /** Free text: entries whose action, actor name, target type or target id contain it (any case). */
+  q: z.string().min(1).max(128).optional(),
   /** Entries with a smaller seq: pass the previous page's `nextBefore`. */
   before: PageCursorSchema.optional(),
   limit: PageLimitSchema.optional(),

@@ -19,6 +19,7 @@ export default async function ConsoleLayout({ children }: { children: ReactNode 
     { href: '/playbooks', label: 'Playbooks' },
     { href: '/approvals', label: 'Approvals' },
     { href: '/fleet', label: 'Fleet' },
+    { href: '/certificates', label: 'Certificates' },
     { href: '/audit', label: 'Audit' },
     { href: '/tokens', label: 'Tokens' },
     ...(can(principal.role, 'members.read') ? [{ href: '/members', label: 'Members' }] : []),

@@ -229,6 +229,8 @@ export interface AuditQuery {
   actor?: string;
   targetType?: string;
   targetId?: string;
+  /** Text in the action, actor name, target type or target id (any case). */
+  q?: string;
   before?: number;
   limit?: number;
 }
@@ -246,6 +248,7 @@ export async function listAuditLog(
     actor: query.actor,
     targetType: query.targetType,
     targetId: query.targetId,
+    search: query.q,
     beforeSeq: query.before,
     limit: limit + 1,
   });

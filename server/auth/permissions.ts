@@ -23,6 +23,8 @@ export const PERMISSIONS = {
   'policies.read': 'viewer',
   'policies.write': 'operator',
   'fleet.read': 'viewer',
+  /** Follow live change notices (GET /api/v1/events); each topic also needs its own read permission. */
+  'events.read': 'viewer',
   'approvals.decide': 'approver',
   'audit.read': 'viewer',
   /** Recompute the audit hash chain; reads only. */

@@ -73,6 +73,8 @@ export interface AuditFilter {
   actor?: string;
   targetType?: string;
   targetId?: string;
+  /** Text anywhere in the action, actor name, target type or target id (case-insensitive). */
+  search?: string;
   /** Only entries with a smaller seq (the cursor of the previous page). */
   beforeSeq?: number;
   limit: number;
@@ -80,6 +82,7 @@ export interface AuditFilter {
 
 /** Entries newest first, at most `limit`. */
 export async function listAuditEntries(db: DbTx, tenantId: string, filter: AuditFilter): Promise<AuditEntry[]> {
+  const search = filter.search === undefined ? undefined : { contains: filter.search, mode: 'insensitive' as const };
   const rows = await db.auditEntry.findMany({
     where: {
       tenantId,
@@ -87,6 +90,7 @@ export async function listAuditEntries(db: DbTx, tenantId: string, filter: Audit
       ...(filter.actor !== undefined ? { OR: [{ actorId: filter.actor }, { actorName: filter.actor }] } : {}),
       ...(filter.targetType !== undefined ? { targetType: filter.targetType } : {}),
       ...(filter.targetId !== undefined ? { targetId: filter.targetId } : {}),
+      ...(search !== undefined ? { AND: [{ OR: [{ action: search }, { actorName: search }, { targetType: search }, { targetId: search }] }] } : {}),
       ...(filter.beforeSeq !== undefined ? { seq: { lt: filter.beforeSeq } } : {}),
     },
     orderBy: { seq: 'desc' },

@@ -29,7 +29,7 @@ let stack: E2eStack;
 let session: BrowserSession;
 
 before(async () => {
-  stack = await startE2eStack({ log: 'graph-policies-stack.log', nextDistDir: '.next/test-graph-policies' });
+  stack = await startE2eStack({ log: 'graph-policies-stack.log', nextDistDir: '.next/test' });
   session = await openBrowser();
   session.page.setDefaultTimeout(60_000);
   session.page.setDefaultNavigationTimeout(240_000); // next dev compiles each page on first visit

@@ -4,12 +4,13 @@ import { AuditQuerySchema } from '@/contracts/api-v1.schema';
 import { getAppDb } from '@/server/app-db';
 import { listAuditLog } from '@/server/audit/audit.service';
 import { formatTime } from '../../_lib/format';
+import { LiveRefresh } from '../../_lib/live-refresh';
 import { requireConsolePrincipal } from '../../_lib/session';
 import { VerifyChainButton } from './verify-chain-button';
 
 export const metadata: Metadata = { title: 'Audit' };
 
-const FILTERS = ['action', 'actor', 'targetType', 'targetId'] as const;
+const FILTERS = ['q', 'action', 'actor', 'targetType', 'targetId'] as const;
 
 export default async function AuditPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const principal = await requireConsolePrincipal();
@@ -30,10 +31,15 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
     <>
       <h1>Audit log</h1>
       <p className="subtitle">Append-only and hash-chained: every entry carries the hash of the one before it.</p>
+      {input.before === undefined ? <LiveRefresh topics={['audit']} /> : <p className="muted small">An older page: it does not update live.</p>}
       <div className="card">
         <VerifyChainButton />
       </div>
       <form className="inline card" method="get" role="search" aria-label="Filter the audit log">
+        <label>
+          Search
+          <input name="q" type="search" defaultValue={input.q ?? ''} placeholder="text in action, actor or target" />
+        </label>
         <label>
           Action
           <input name="action" defaultValue={input.action ?? ''} placeholder="token.create" />
@@ -61,7 +67,7 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
         </p>
       )}
       {entries.length === 0 ? (
-        <p className="muted">No entries match.</p>
+        <p className="muted">{filterQuery.size ? 'No entries match these filters. Loosen them, or Clear to see the whole log.' : 'The audit log is empty: every change made in this tenant will appear here.'}</p>
       ) : (
         <div className="table-wrap">
           <table>

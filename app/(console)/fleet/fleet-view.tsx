@@ -1,58 +1,66 @@
 'use client';
 
+import { useId, useState } from 'react';
+import type { XdpCounter } from '@/contracts/xdp.schema';
+import type { ProxyStatusView, SyncStatus } from '@/server/services/proxy-status.service';
+import type { AgentView } from '@/server/services/xdp.service';
 import { API, describeConsoleFailure } from '../../_lib/console-api';
 import { formatTime } from '../../_lib/format';
-import { usePoll } from '../../_lib/use-poll';
+import { LiveStatus } from '../../_lib/live-status';
+import { useLiveData } from '../../_lib/use-live-data';
 
-interface ProxyResource {
-  typeUrl: string;
-  sentVersion?: string | null;
-  ackedVersion?: string | null;
-  nackedVersion?: string | null;
-  error?: string | null;
-  state?: string;
-}
+type ProxyRow = ProxyStatusView;
+type AgentRow = AgentView;
 
-interface ProxyRow {
-  nodeId: string;
-  nodeGroup?: string;
-  connected?: boolean;
-  lastSeenAt?: string;
-  state?: string;
-  resources?: ProxyResource[];
-}
-
-interface AgentRow {
-  id: string;
-  nodeName: string;
-  nodeGroup: string;
-  connected: boolean;
-  lastSeenAt: string;
-  appliedVersion: string | null;
-  sentVersion: string | null;
-  failedVersion: string | null;
-  lastError: string | null;
-  counters: { name?: string; rule?: string; packets?: number; bytes?: number; [k: string]: unknown }[];
-  countersAt: string | null;
-  agentVersion: string;
-  kernelVersion: string;
-}
-
-const shortType = (t: string) => t.replace(/^type\.googleapis\.com\/envoy\.config\.\w+\.v3\./, '').replace(/^type\.googleapis\.com\//, '');
 const shortVersion = (v: string | null | undefined) => (v ? v.slice(0, 12) : '—');
+const STATUS_CLASS: Record<SyncStatus, string> = { SYNCED: 'synced', NACKED: 'nacked', STALE: 'stale', 'NOT SENT': '' };
 
-function resourceState(r: ProxyResource): string {
-  if (r.state) return r.state;
-  if (r.nackedVersion && r.nackedVersion === r.sentVersion) return 'nacked';
-  if (r.sentVersion && r.ackedVersion !== r.sentVersion) return 'stale';
-  return 'synced';
+/** A proxy's overall state: NACKED if any type is, else STALE if any type is not synced, else SYNCED. */
+function proxyState(p: ProxyRow): SyncStatus {
+  if (p.types.some((t) => t.status === 'NACKED')) return 'NACKED';
+  if (p.types.length === 0 || p.types.every((t) => t.status === 'NOT SENT')) return 'NOT SENT';
+  return p.types.every((t) => t.status === 'SYNCED') ? 'SYNCED' : 'STALE';
 }
+
+/** Counters summed per rule name over the agent's interfaces. */
+function countersByName(counters: XdpCounter[]): { name: string; matchPackets: number; dropPackets: number }[] {
+  const by = new Map<string, { name: string; matchPackets: number; dropPackets: number }>();
+  for (const c of counters) {
+    const row = by.get(c.name) ?? { name: c.name, matchPackets: 0, dropPackets: 0 };
+    row.matchPackets += c.matchPackets;
+    row.dropPackets += c.dropPackets;
+    by.set(c.name, row);
+  }
+  return [...by.values()];
+}
+
+const matches = (filter: string, ...fields: string[]) => filter === '' || fields.some((f) => f.toLowerCase().includes(filter));
 
 export function FleetView() {
-  const proxies = usePoll<{ proxies: ProxyRow[] }>(API.proxies);
-  const agents = usePoll<{ agents: AgentRow[] }>(API.agents);
+  const proxies = useLiveData<{ proxies: ProxyRow[] }>(API.proxies, ['proxies']);
+  const agents = useLiveData<{ agents: AgentRow[] }>(API.agents, ['agents']);
+  const [filter, setFilter] = useState('');
+  const [problemsOnly, setProblemsOnly] = useState(false);
+  const filterId = useId();
+  const f = filter.trim().toLowerCase();
+
+  const proxyRows = proxies.result?.ok ? proxies.result.data.proxies : [];
+  const agentRows = agents.result?.ok ? agents.result.data.agents : [];
+  const counts = { SYNCED: 0, STALE: 0, NACKED: 0, 'NOT SENT': 0 } as Record<SyncStatus, number>;
+  for (const p of proxyRows) counts[proxyState(p)] += 1;
+  const shownProxies = proxyRows.filter((p) => matches(f, p.nodeId, p.nodeGroup) && (!problemsOnly || !p.connected || proxyState(p) !== 'SYNCED'));
+  const shownAgents = agentRows.filter((a) => matches(f, a.nodeName, a.nodeGroup) && (!problemsOnly || !a.connected || !a.inSync || a.failedVersion !== null));
+
   return (
     <>
+      <LiveStatus state={proxies.live} updatedAt={Math.max(proxies.updatedAt ?? 0, agents.updatedAt ?? 0) || null} />
+      <form className="inline card" role="search" aria-label="Filter the fleet" onSubmit={(e) => e.preventDefault()}>
+        <label htmlFor={filterId}>Node or group</label>
+        <input id={filterId} type="search" value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="e.g. edge" />
+        <label className="inline-label">
+          <input type="checkbox" checked={problemsOnly} onChange={(e) => setProblemsOnly(e.target.checked)} /> Only problems (not synced, NACKed, disconnected)
+        </label>
+      </form>
       <section className="card" aria-labelledby="proxies-h">
         <h2 id="proxies-h" className="panel-title">
           Proxies
@@ -60,47 +68,91 @@ export function FleetView() {
         {!proxies.result ? (
           <p className="muted">Loading…</p>
         ) : !proxies.result.ok ? (
-          <p className={proxies.result.missing ? 'muted' : 'error'}>{describeConsoleFailure(proxies.result, 'Proxy status', 'GET /api/v1/proxies')}</p>
-        ) : proxies.result.data.proxies.length === 0 ? (
-          <p className="muted">No proxy has connected yet. Start Envoy with the bootstrap from `npm start` (or scripts/start.ts) pointing at the xds server.</p>
+          <p className={proxies.result.missing ? 'muted' : 'error'} role="alert">
+            {describeConsoleFailure(proxies.result, 'Proxy status', 'GET /api/v1/proxies')}
+          </p>
+        ) : proxyRows.length === 0 ? (
+          <p className="muted">
+            No proxy has connected yet. Start an Envoy whose bootstrap points at the xds server (port XDS_PORT, default 18000) with node
+            metadata <code>tenant</code> (this tenant&apos;s slug) and <code>node_group</code>; <code>npm start</code> runs a demo Envoy this way
+            (workers/envoy/bootstrap.ts).
+          </p>
         ) : (
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Node</th>
-                  <th scope="col">Group</th>
-                  <th scope="col">Connected</th>
-                  <th scope="col">Per type (sent / acked)</th>
-                </tr>
-              </thead>
-              <tbody>
-                {proxies.result.data.proxies.map((p) => (
-                  <tr key={p.nodeId}>
-                    <td className="mono">{p.nodeId}</td>
-                    <td>{p.nodeGroup ?? '—'}</td>
-                    <td>
-                      <span className={`badge ${p.connected ? 'live' : 'stale'}`}>{p.connected ? 'connected' : 'gone'}</span>
-                      <div className="small muted">{formatTime(p.lastSeenAt)}</div>
-                    </td>
-                    <td>
-                      <ul className="ref-list small">
-                        {(p.resources ?? []).map((r) => {
-                          const s = resourceState(r);
-                          return (
-                            <li key={r.typeUrl}>
-                              {shortType(r.typeUrl)} <span className={`badge ${s}`}>{s}</span> <span className="mono">{shortVersion(r.sentVersion)} / {shortVersion(r.ackedVersion)}</span>
-                              {r.error && <div className="error">{r.error}</div>}
-                            </li>
-                          );
-                        })}
-                      </ul>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <>
+            <ul className="summary-counts small" aria-label="Proxies by state">
+              <li>
+                <span className="badge synced">{counts.SYNCED} synced</span>
+              </li>
+              <li>
+                <span className="badge stale">{counts.STALE} stale</span>
+              </li>
+              <li>
+                <span className="badge nacked">{counts.NACKED} NACKed</span>
+              </li>
+              {counts['NOT SENT'] > 0 && (
+                <li>
+                  <span className="badge">{counts['NOT SENT']} nothing sent</span>
+                </li>
+              )}
+            </ul>
+            {shownProxies.length === 0 ? (
+              <p className="muted">No proxy matches the filter. Clear it to see all {proxyRows.length}.</p>
+            ) : (
+              <div className="table-wrap">
+                <table>
+                  <thead>
+                    <tr>
+                      <th scope="col">Node</th>
+                      <th scope="col">Group</th>
+                      <th scope="col">Connection</th>
+                      <th scope="col">Per type: state, sent / ACKed version</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {shownProxies.map((p) => (
+                      <tr key={p.id} data-node-id={p.nodeId}>
+                        <td>
+                          <span className="mono">{p.nodeId}</span> <span className={`badge ${STATUS_CLASS[proxyState(p)]}`}>{proxyState(p)}</span>
+                          {p.userAgent && <div className="small muted">{p.userAgent}</div>}
+                          <div className="small">
+                            <a href={`${API.proxies}/${encodeURIComponent(p.id)}/config-dump`} target="_blank" rel="noreferrer">
+                              config dump (JSON)
+                            </a>
+                          </div>
+                        </td>
+                        <td>
+                          {p.nodeGroup}
+                          <div className="small muted mono">latest {shortVersion(p.latestVersion)}</div>
+                        </td>
+                        <td>
+                          <span className={`badge ${p.connected ? 'live' : 'stale'}`}>{p.connected ? 'connected' : 'disconnected'}</span>
+                          {p.replica && <div className="small muted">via {p.replica}</div>}
+                          <div className="small muted">seen {formatTime(p.lastSeenAt)}</div>
+                        </td>
+                        <td>
+                          <ul className="ref-list small">
+                            {p.types.map((t) => (
+                              <li key={t.typeUrl}>
+                                <strong>{t.type}</strong> <span className={`badge ${STATUS_CLASS[t.status]}`}>{t.status}</span>{' '}
+                                <span className="mono">
+                                  {shortVersion(t.sentVersion)} / {shortVersion(t.ackedVersion)}
+                                </span>
+                                {t.status === 'NACKED' && t.error && (
+                                  <div className="error">
+                                    Envoy rejected {shortVersion(t.nackVersion)}: <span className="mono">{t.error}</span>
+                                  </div>
+                                )}
+                              </li>
+                            ))}
+                          </ul>
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            )}
+          </>
         )}
       </section>
       <section className="card" aria-labelledby="agents-h">
@@ -110,9 +162,16 @@ export function FleetView() {
         {!agents.result ? (
           <p className="muted">Loading…</p>
         ) : !agents.result.ok ? (
-          <p className={agents.result.missing ? 'muted' : 'error'}>{describeConsoleFailure(agents.result, 'Agent status', 'GET /api/v1/agents')}</p>
-        ) : agents.result.data.agents.length === 0 ? (
-          <p className="muted">No agent has registered. Run `npm run agent` as root on a node (see README, “agent”).</p>
+          <p className={agents.result.missing ? 'muted' : 'error'} role="alert">
+            {describeConsoleFailure(agents.result, 'Agent status', 'GET /api/v1/agents')}
+          </p>
+        ) : agentRows.length === 0 ? (
+          <p className="muted">
+            No agent has registered. Run <code>npm run agent</code> as root on a node, pointed at the xds server with this tenant&apos;s slug and a
+            node group (README, “agent”).
+          </p>
+        ) : shownAgents.length === 0 ? (
+          <p className="muted">No agent matches the filter. Clear it to see all {agentRows.length}.</p>
         ) : (
           <div className="table-wrap">
             <table>
@@ -121,41 +180,48 @@ export function FleetView() {
                   <th scope="col">Node</th>
                   <th scope="col">Group</th>
                   <th scope="col">Status</th>
-                  <th scope="col">Applied / sent</th>
-                  <th scope="col">Counters</th>
+                  <th scope="col">Applied / desired</th>
+                  <th scope="col">Counters (match / drop packets)</th>
                 </tr>
               </thead>
               <tbody>
-                {agents.result.data.agents.map((a) => (
-                  <tr key={a.id}>
-                    <td>
-                      {a.nodeName}
-                      <div className="small muted">
-                        agent {a.agentVersion} · kernel {a.kernelVersion}
-                      </div>
-                    </td>
-                    <td>{a.nodeGroup}</td>
-                    <td>
-                      <span className={`badge ${a.connected ? 'live' : 'stale'}`}>{a.connected ? 'connected' : 'gone'}</span>
-                      {a.failedVersion && <span className="badge failed">failed {shortVersion(a.failedVersion)}</span>}
-                      {a.lastError && <div className="error small">{a.lastError}</div>}
-                      <div className="small muted">{formatTime(a.lastSeenAt)}</div>
-                    </td>
-                    <td className="mono">
-                      {shortVersion(a.appliedVersion)} / {shortVersion(a.sentVersion)}
-                    </td>
-                    <td className="small">
-                      {a.counters.length === 0
-                        ? '—'
-                        : a.counters.slice(0, 8).map((c, i) => (
-                            <div key={i} className="mono">
-                              {String(c.name ?? c.rule ?? i)}: {String(c.packets ?? '')} pkts
-                            </div>
-                          ))}
-                      {a.countersAt && <div className="muted">{formatTime(a.countersAt)}</div>}
-                    </td>
-                  </tr>
-                ))}
+                {shownAgents.map((a) => {
+                  const byName = countersByName(a.counters);
+                  return (
+                    <tr key={a.id} data-agent={a.nodeName}>
+                      <td>
+                        {a.nodeName}
+                        <div className="small muted">
+                          agent {a.agentVersion || '?'} · kernel {a.kernelVersion || '?'}
+                        </div>
+                      </td>
+                      <td>{a.nodeGroup}</td>
+                      <td>
+                        <span className={`badge ${a.connected ? 'live' : 'stale'}`}>{a.connected ? 'connected' : 'disconnected'}</span>
+                        {a.failedVersion && <span className="badge failed">rejected {shortVersion(a.failedVersion)}</span>}
+                        {a.lastError && <div className="error small">{a.lastError}</div>}
+                        <div className="small muted">seen {formatTime(a.lastSeenAt)}</div>
+                      </td>
+                      <td className="mono">
+                        {shortVersion(a.appliedVersion)} / {shortVersion(a.desiredVersion)}{' '}
+                        <span className={`badge ${a.desiredVersion === null ? '' : a.inSync ? 'synced' : 'stale'}`}>
+                          {a.desiredVersion === null ? 'nothing pushed' : a.inSync ? 'in sync' : 'behind'}
+                        </span>
+                      </td>
+                      <td className="small">
+                        {byName.length === 0
+                          ? '—'
+                          : byName.slice(0, 10).map((c) => (
+                              <div key={c.name} className="mono">
+                                {c.name}: {c.matchPackets} / {c.dropPackets}
+                              </div>
+                            ))}
+                        {byName.length > 10 && <div className="muted">… {byName.length - 10} more</div>}
+                        {a.countersAt && <div className="muted">at {formatTime(a.countersAt)}</div>}
+                      </td>
+                    </tr>
+                  );
+                })}
               </tbody>
             </table>
           </div>

@@ -9,7 +9,7 @@ export default async function FleetPage() {
   return (
     <>
       <h1>Fleet</h1>
-      <p className="subtitle">Envoy proxies and XDP node agents, refreshed every second.</p>
+      <p className="subtitle">Envoy proxies (xDS sync state per type) and XDP node agents, updated live.</p>
       <FleetView />
     </>
   );

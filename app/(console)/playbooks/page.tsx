@@ -9,7 +9,7 @@ export default async function PlaybooksPage() {
   return (
     <>
       <h1>Playbook runs</h1>
-      <p className="subtitle">Failover and traffic-steering playbooks: every change waits for the proxies&apos; and agents&apos; ACK. Updates every second.</p>
+      <p className="subtitle">Failover and traffic-steering playbooks: every change waits for the proxies&apos; and agents&apos; ACK. The list updates live.</p>
       <PlaybookRuns />
     </>
   );

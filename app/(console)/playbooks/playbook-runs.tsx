@@ -3,7 +3,8 @@
 import { useState } from 'react';
 import { callConsoleApi, describeConsoleFailure } from '../../_lib/console-api';
 import { formatTime } from '../../_lib/format';
-import { usePoll } from '../../_lib/use-poll';
+import { LiveStatus } from '../../_lib/live-status';
+import { useLiveData } from '../../_lib/use-live-data';
 
 interface RunItem {
   id: string;
@@ -21,11 +22,12 @@ interface RunItem {
 const RUNS = '/api/v1/playbooks/runs';
 
 export function PlaybookRuns() {
-  const { result, refresh } = usePoll<{ runs: RunItem[] }>(`${RUNS}?limit=100`);
+  const { result, refresh, live, updatedAt } = useLiveData<{ runs: RunItem[] }>(`${RUNS}?limit=100`, ['playbooks']);
   const [message, setMessage] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  if (!result) return <p className="muted">Loading…</p>;
-  if (!result.ok) return <p className={result.missing ? 'muted' : 'error'}>{describeConsoleFailure(result, 'Playbook runs', 'GET /api/v1/playbooks/runs')}</p>;
+  const status = <LiveStatus state={live} updatedAt={updatedAt} />;
+  if (!result) return <>{status}<p className="muted">Loading…</p></>;
+  if (!result.ok) return <>{status}<p className={result.missing ? 'muted' : 'error'}>{describeConsoleFailure(result, 'Playbook runs', 'GET /api/v1/playbooks/runs')}</p></>;
   const act = async (id: string, action: 'approve' | 'reject' | 'abort') => {
     setBusy(true);
     const r = await callConsoleApi<{ status: { phase: string } }>('POST', `${RUNS}/${encodeURIComponent(id)}/${action}`, {});
@@ -33,9 +35,19 @@ export function PlaybookRuns() {
     setMessage(r.ok ? `${action}: the run is ${r.data.status.phase}` : describeConsoleFailure(r, 'Playbook runs', `POST ${RUNS}/[id]/${action}`));
     refresh();
   };
-  if (result.data.runs.length === 0) return <p className="muted">No playbook runs yet. Start one with `npm run cli -- playbooks run` or a trigger.</p>;
+  if (result.data.runs.length === 0) {
+    return (
+      <>
+        {status}
+        <p className="muted">
+          No playbook runs yet. Start one with <code>npm run cli -- playbooks run</code> or <code>POST /api/v1/playbooks/&lt;id&gt;/runs</code>, or let a trigger start it.
+        </p>
+      </>
+    );
+  }
   return (
     <>
+      {status}
       {message && (
         <p className="small" role="status">
           {message}

@@ -9,7 +9,7 @@ export default async function RolloutsPage() {
   return (
     <>
       <h1>Rollouts</h1>
-      <p className="subtitle">Canary rollouts: traffic shifts step by step, with analysis of Envoy&apos;s own stats and human approvals. Updates every second.</p>
+      <p className="subtitle">Canary rollouts: traffic shifts step by step, with analysis of Envoy&apos;s own stats and human approvals. The list updates live.</p>
       <RolloutList />
     </>
   );

@@ -1,13 +1,23 @@
 'use client';
 
 import Link from 'next/link';
-import { API, describeConsoleFailure } from '../../_lib/console-api';
+import { API, describeConsoleFailure, type ConsoleResult } from '../../_lib/console-api';
 import { formatTime } from '../../_lib/format';
-import { usePoll } from '../../_lib/use-poll';
+import { LiveStatus } from '../../_lib/live-status';
+import { useLiveData } from '../../_lib/use-live-data';
 import { phaseClass, type RolloutItem } from './rollout-types';
 
 export function RolloutList({ onlyAwaitingApproval = false }: { onlyAwaitingApproval?: boolean }) {
-  const { result } = usePoll<{ rollouts: RolloutItem[] }>(`${API.rollouts}?limit=100`);
+  const { result, live, updatedAt } = useLiveData<{ rollouts: RolloutItem[] }>(`${API.rollouts}?limit=100`, ['rollouts']);
+  return (
+    <>
+      <LiveStatus state={live} updatedAt={updatedAt} />
+      <RolloutRows result={result} onlyAwaitingApproval={onlyAwaitingApproval} />
+    </>
+  );
+}
+
+function RolloutRows({ result, onlyAwaitingApproval }: { result: ConsoleResult<{ rollouts: RolloutItem[] }> | null; onlyAwaitingApproval: boolean }) {
   if (!result) return <p className="muted">Loading…</p>;
   if (!result.ok) return <p className={result.missing ? 'muted' : 'error'}>{describeConsoleFailure(result, 'Rollouts', 'GET /api/v1/rollouts')}</p>;
   const rows = onlyAwaitingApproval ? result.data.rollouts.filter((r) => r.pauseReason === 'AwaitingApproval' && r.phase === 'Paused') : result.data.rollouts;

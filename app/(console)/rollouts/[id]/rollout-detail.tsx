@@ -1,10 +1,11 @@
 'use client';
 
 import { useState } from 'react';
-import type { AnalysisMeasurement, RolloutStep } from '@/contracts/rollout.schema';
+import type { AnalysisMeasurement, MetricMeasurement, RolloutStep } from '@/contracts/rollout.schema';
 import { API, callConsoleApi, describeConsoleFailure } from '../../../_lib/console-api';
 import { formatTime } from '../../../_lib/format';
-import { usePoll } from '../../../_lib/use-poll';
+import { LiveStatus } from '../../../_lib/live-status';
+import { useLiveData } from '../../../_lib/use-live-data';
 import { FINISHED, phaseClass, type RolloutDetail } from '../rollout-types';
 
 function describeStep(s: RolloutStep): string {
@@ -54,8 +55,45 @@ function MetricChart({ analyses, metric, label }: { analyses: AnalysisMeasuremen
   );
 }
 
+const METRIC_LABEL: Record<MetricMeasurement['metric'], string> = { successRate: 'Success rate', latencyP95: 'Latency p95 (ms)', latencyP99: 'Latency p99 (ms)' };
+const figure = (m: MetricMeasurement['metric'], v: number | null) => (v === null ? 'n/a' : m === 'successRate' ? `${(v * 100).toFixed(2)} %` : v.toFixed(1));
+
+/** The latest analysis run as figures per version (canary vs stable), with its verdict per metric. */
+function LatestFigures({ analysis: a }: { analysis: AnalysisMeasurement }) {
+  return (
+    <div className="table-wrap">
+      <table className="small">
+        <caption>
+          Latest analysis (step {a.stepIndex + 1}, run {a.run}): <span className={`badge ${a.verdict === 'pass' ? 'synced' : a.verdict === 'fail' ? 'failed' : 'stale'}`}>{a.verdict}</span>
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">Metric</th>
+            <th scope="col">Canary ({a.canaryRequests} req)</th>
+            <th scope="col">Stable ({a.stableRequests} req)</th>
+            <th scope="col">Verdict</th>
+          </tr>
+        </thead>
+        <tbody>
+          {a.metrics.map((m) => (
+            <tr key={m.metric}>
+              <th scope="row">{METRIC_LABEL[m.metric]}</th>
+              <td className="mono">{figure(m.metric, m.canary)}</td>
+              <td className="mono">{figure(m.metric, m.stable)}</td>
+              <td title={m.reason}>
+                {m.verdict}
+                {m.reason && <div className="muted">{m.reason}</div>}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 export function RolloutDetailView({ id, canDecide, canControl }: { id: string; canDecide: boolean; canControl: boolean }) {
-  const { result, refresh, updatedAt } = usePoll<RolloutDetail>(API.rollout(id));
+  const { result, refresh, updatedAt, live } = useLiveData<RolloutDetail>(API.rollout(id), ['rollouts'], (c) => c.id === id);
   const [comment, setComment] = useState('');
   const [status, setStatus] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const [busy, setBusy] = useState(false);
@@ -87,8 +125,8 @@ export function RolloutDetailView({ id, canDecide, canControl }: { id: string; c
       <p className="subtitle">
         {r.spec.stableCluster} (stable) → {r.spec.canaryCluster} (canary) · started {formatTime(r.createdAt)} by {r.startedBy.name}
         {r.pauseReason && ` · paused: ${r.pauseReason}`}
-        {updatedAt && <span className="small"> · updated {new Date(updatedAt).toLocaleTimeString()}</span>}
       </p>
+      <LiveStatus state={live} updatedAt={updatedAt} />
       <div className="card">
         <div className="progress" role="progressbar" aria-valuenow={r.canaryWeight} aria-valuemin={0} aria-valuemax={100} aria-label="Canary weight">
           <span style={{ width: `${r.canaryWeight}%` }} />
@@ -174,6 +212,7 @@ export function RolloutDetailView({ id, canDecide, canControl }: { id: string; c
             <p className="muted">No analysis ran yet.</p>
           ) : (
             <>
+              <LatestFigures analysis={analyses.at(-1)!} />
               <MetricChart analyses={analyses} metric="successRate" label="Success rate" />
               <MetricChart analyses={analyses} metric="latencyP95" label="Latency p95 (ms)" />
               <MetricChart analyses={analyses} metric="latencyP99" label="Latency p99 (ms)" />
