@@ -16,21 +16,13 @@
  *     recorded and the run fails if any goes to a host other than the local ones.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { request as httpRequest } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Dialog, Page } from 'playwright-core';
-import { repoRoot } from '../../server/env';
 import { freePort } from '../../scripts/lib/ports';
-import { stackPorts } from '../support/stack-ports';
 import { openBrowser, signInThroughForm, type BrowserSession } from './browser';
+import { eventually, httpGet, startE2eStack, type E2eStack } from './stack';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'ps-e2e-'));
-let stack: ChildProcess | undefined;
-let output = '';
+let stack: E2eStack | undefined;
 let env: Record<string, string> = {};
 let web = '';
 let envoy = '';
@@ -40,33 +32,8 @@ let appPort = '';
 let session: BrowserSession;
 
 before(async () => {
-  env = await stackPorts();
-  web = `http://127.0.0.1:${env.WEB_PORT}`;
-  envoy = `http://127.0.0.1:${env.ENVOY_LISTENER_PORT}`;
-  stack = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts/start.ts')], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env, PROXYSHARD_DATA_DIR: dataDir, NEXT_DIST_DIR: '.next/test', DATABASE_URL: '', TEMPORAL_ADDRESS: '', NODE_ENV: 'development', NEXT_TELEMETRY_DISABLED: '1', EXTAUTHZ_DECISION_LOG_SAMPLE_RATE: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  stack.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  stack.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`stack not up after 300 s:\n${output.slice(-4000)}`)), 300_000);
-    const check = setInterval(() => {
-      if (output.includes('ProxyShard is up.')) {
-        clearTimeout(timer);
-        clearInterval(check);
-        resolve();
-      }
-    }, 200);
-    stack?.once('exit', (code) => {
-      clearTimeout(timer);
-      clearInterval(check);
-      reject(new Error(`start exited with ${code}:\n${output.slice(-4000)}`));
-    });
-  });
-  password = /admin password \(shown once, store it now\): (\S+)/.exec(output)?.[1] ?? '';
-  assert.ok(password, 'the first start prints the admin password');
+  stack = await startE2eStack({ log: 'stack.log', nextDistDir: '.next/test' });
+  ({ env, web, envoy, password } = stack);
   session = await openBrowser();
   session.page.setDefaultTimeout(60_000);
   session.page.setDefaultNavigationTimeout(240_000); // next dev compiles each page on first visit
@@ -74,41 +41,8 @@ before(async () => {
 
 after(async () => {
   await session?.close();
-  mkdirSync(join(repoRoot, 'test-results/e2e'), { recursive: true });
-  writeFileSync(join(repoRoot, 'test-results/e2e/stack.log'), output);
-  if (stack && stack.exitCode === null) {
-    stack.kill('SIGINT');
-    await new Promise((r) => stack?.once('exit', r));
-  }
-  rmSync(dataDir, { recursive: true, force: true });
+  await stack?.stop();
 });
-
-/** GET with node:http (fetch cannot set Host, which picks the virtual host). */
-function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: 'GET', headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
-    req.end();
-  });
-}
-
-/** Polls until `fn` returns a truthy value (or fails with the last value). */
-async function eventually<T>(fn: () => Promise<T>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  for (;;) {
-    last = await fn();
-    if (last) return last;
-    if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(last)} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 const node = (page: Page, id: string) => page.locator(`.react-flow__node[data-id="${id}"]`);
 
@@ -237,7 +171,7 @@ test('graph editor: build a route by clicking, validate, save, apply, move traff
   await page.getByRole('button', { name: 'Apply', exact: true }).click();
   await page.waitForURL(/\/graph\?revision=/);
   const hits = await eventually(async () => {
-    const r = await get(`http://127.0.0.1:${listenerPort}/app`, { host: 'app.test' }).catch(() => ({ status: 0, body: '' }));
+    const r = await httpGet(`http://127.0.0.1:${listenerPort}/app`, { host: 'app.test' }).catch(() => ({ status: 0, body: '' }));
     return r.status === 200 ? r.body : '';
   }, 'a request through Envoy reaches the new route', 60_000);
   assert.match(hits, /hello from demo upstream/);
@@ -264,7 +198,7 @@ test('graph editor: build a route by clicking, validate, save, apply, move traff
     assert.ok(attempt < 6, 'the diff page acknowledged "Apply directly"');
   }
   await eventually(async () => {
-    const bodies = await Promise.all(Array.from({ length: 10 }, () => get(`http://127.0.0.1:${listenerPort}/app`, { host: 'app.test' }).then((r) => r.body)));
+    const bodies = await Promise.all(Array.from({ length: 10 }, () => httpGet(`http://127.0.0.1:${listenerPort}/app`, { host: 'app.test' }).then((r) => r.body)));
     return bodies.every((b) => b.includes(`port ${up2}`));
   }, 'all traffic reaches the second cluster', 60_000);
 });
@@ -328,8 +262,8 @@ test('Rego editor: marker on the right line, fix, tests pass, create, bind', { t
   ]);
   await session.screenshot('15-rego-bind');
   if (outcome === 'missing') assert.fail('binding the policy is not available: POST /api/v1/revisions is missing');
-  await eventually(async () => (await get(`${envoy}/`)).status === 403, 'a request without x-user is denied through Envoy', 60_000);
-  assert.equal((await get(`${envoy}/`, { 'x-user': 'ada' })).status, 200);
+  await eventually(async () => (await httpGet(`${envoy}/`)).status === 403, 'a request without x-user is denied through Envoy', 60_000);
+  assert.equal((await httpGet(`${envoy}/`, { 'x-user': 'ada' })).status, 200);
 });
 
 test('graph editor copes with 1,000 nodes and keeps shortcuts', { timeout: 300_000 }, async () => {
@@ -365,7 +299,7 @@ test('rollout with an approval step: an operator starts it, a different user app
   const { page } = session;
   const [up1, up2] = env.DEMO_UPSTREAM_PORTS!.split(',');
   assert.ok(appPort, 'the graph editor test built the app route');
-  const app = () => get(`http://127.0.0.1:${appPort}/app`, { host: 'app.test' }).then((r) => r.body);
+  const app = () => httpGet(`http://127.0.0.1:${appPort}/app`, { host: 'app.test' }).then((r) => r.body);
   // The previous test left unsaved edits in the graph editor: leaving it asks (beforeunload); leave.
   const leave = (d: Dialog) => void d.accept();
   page.on('dialog', leave);
