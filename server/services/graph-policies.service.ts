@@ -77,13 +77,13 @@ export async function getGraphPolicyStatus(
 
   // Per node group: the desired version, and the newest one when it is newer (written, not yet published).
   const desired = new Map(states.map((s) => [s.nodeGroup, s.desiredPolicyId]));
+  const seqById = new Map(versions.map((v) => [v.id, v.seq]));
   const shown = new Map<string, typeof versions>();
   for (const v of versions) {
     const list = shown.get(v.nodeGroup) ?? [];
-    const isDesired = desired.get(v.nodeGroup) === v.id;
-    const newest = list.length === 0;
-    const desiredSeq = versions.find((x) => x.id === desired.get(v.nodeGroup))?.seq ?? -1;
-    if (isDesired || (newest && v.seq > desiredSeq)) list.push(v);
+    const desiredId = desired.get(v.nodeGroup);
+    const desiredSeq = (desiredId === undefined ? undefined : seqById.get(desiredId)) ?? -1;
+    if (desiredId === v.id || (list.length === 0 && v.seq > desiredSeq)) list.push(v);
     shown.set(v.nodeGroup, list);
   }
   const xdpRuleSets: XdpRuleSetStatus[] = [];

@@ -19,8 +19,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Dialog, Page } from 'playwright-core';
 import { freePort } from '../../scripts/lib/ports';
-import { openBrowser, signInThroughForm, type BrowserSession } from './browser';
-import { eventually, httpGet, startE2eStack, type E2eStack } from './stack';
+import { signInThroughForm, type BrowserSession } from './browser';
+import { eventually, httpGet, startE2e, stopE2e, type E2eStack } from './stack';
 
 let stack: E2eStack | undefined;
 let env: Record<string, string> = {};
@@ -32,17 +32,11 @@ let appPort = '';
 let session: BrowserSession;
 
 before(async () => {
-  stack = await startE2eStack({ log: 'stack.log', nextDistDir: '.next/test' });
+  ({ stack, session } = await startE2e('stack.log'));
   ({ env, web, envoy, password } = stack);
-  session = await openBrowser();
-  session.page.setDefaultTimeout(60_000);
-  session.page.setDefaultNavigationTimeout(240_000); // next dev compiles each page on first visit
 });
 
-after(async () => {
-  await session?.close();
-  await stack?.stop();
-});
+after(() => stopE2e({ stack, session }));
 
 const node = (page: Page, id: string) => page.locator(`.react-flow__node[data-id="${id}"]`);
 

@@ -13,8 +13,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { openBrowser, signInThroughForm, type BrowserSession } from './browser';
-import { eventually, httpGet, startE2eStack, type E2eStack } from './stack';
+import { signInThroughForm, type BrowserSession } from './browser';
+import { eventually, httpGet, startE2e, stopE2e, type E2eStack } from './stack';
 
 const POLICY = 'needs-user';
 const REGO = `package proxyshard.request
@@ -29,16 +29,10 @@ let stack: E2eStack;
 let session: BrowserSession;
 
 before(async () => {
-  stack = await startE2eStack({ log: 'graph-policies-stack.log', nextDistDir: '.next/test' });
-  session = await openBrowser();
-  session.page.setDefaultTimeout(60_000);
-  session.page.setDefaultNavigationTimeout(240_000); // next dev compiles each page on first visit
+  ({ stack, session } = await startE2e('graph-policies-stack.log'));
 });
 
-after(async () => {
-  await session?.close();
-  await stack?.stop();
-});
+after(() => stopE2e({ stack, session }));
 
 const node = (page: Page, id: string) => page.locator(`.react-flow__node[data-id="${id}"]`);
 

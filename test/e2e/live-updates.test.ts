@@ -11,23 +11,17 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { openBrowser, signInThroughForm, type BrowserSession } from './browser';
-import { eventually, startE2eStack, type E2eStack } from './stack';
+import { signInThroughForm, type BrowserSession } from './browser';
+import { eventually, startE2e, stopE2e, type E2eStack } from './stack';
 
 let stack: E2eStack;
 let session: BrowserSession;
 
 before(async () => {
-  stack = await startE2eStack({ log: 'live-updates-stack.log', nextDistDir: '.next/test' });
-  session = await openBrowser();
-  session.page.setDefaultTimeout(60_000);
-  session.page.setDefaultNavigationTimeout(240_000); // next dev compiles each page on first visit
+  ({ stack, session } = await startE2e('live-updates-stack.log'));
 });
 
-after(async () => {
-  await session?.close();
-  await stack?.stop();
-});
+after(() => stopE2e({ stack, session }));
 
 /** A JSON API call with the page's session cookie (same origin). */
 async function api<T>(page: Page, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {

@@ -1,5 +1,5 @@
 /**
- * The whole stack for browser tests, started the way test/e2e/console.test.ts starts it: scripts/start.ts on
+ * The whole stack for browser tests (test/e2e/*.test.ts): scripts/start.ts on
  * free ports (PostgreSQL, Temporal, xds, ext_authz, worker, web in `next dev`, demo upstreams, Envoy), a
  * fresh data directory, every ext_authz decision in the decision log. Plus the small HTTP helpers the tests
  * share. Everything listens on 127.0.0.1.
@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../server/env';
 import { stackPorts } from '../support/stack-ports';
+import { openBrowser, type BrowserSession } from './browser';
 
 export interface E2eStack {
   /** The ports and settings the stack was started with. */
@@ -79,6 +80,30 @@ export async function startE2eStack(opts: { log: string; nextDistDir: string }):
   const password = /admin password \(shown once, store it now\): (\S+)/.exec(output)?.[1] ?? '';
   assert.ok(password, 'the first start prints the admin password');
   return { env, web: `http://127.0.0.1:${env.WEB_PORT}`, envoy: `http://127.0.0.1:${env.ENVOY_LISTENER_PORT}`, password, stop };
+}
+
+/**
+ * What a browser test file runs against: the stack (output in test-results/e2e/<log>; every file shares the
+ * `next dev` build folder .next/test, one at a time) and one browser session with the timeouts `next dev`
+ * needs (it compiles each page on its first visit). Stop both with stopE2e.
+ */
+export async function startE2e(log: string): Promise<{ stack: E2eStack; session: BrowserSession }> {
+  const stack = await startE2eStack({ log, nextDistDir: '.next/test' });
+  let session: BrowserSession;
+  try {
+    session = await openBrowser();
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+  session.page.setDefaultTimeout(60_000);
+  session.page.setDefaultNavigationTimeout(240_000);
+  return { stack, session };
+}
+
+export async function stopE2e(e: { stack?: E2eStack; session?: BrowserSession }): Promise<void> {
+  await e.session?.close();
+  await e.stack?.stop();
 }
 
 /** GET with node:http (fetch cannot set Host, which picks the virtual host). */
