@@ -2,12 +2,15 @@
  * ext_authz added latency through a real Envoy: the same upstream behind two routes of one listener, one
  * bound to a request policy (ext_authz filter → our ext_authz server in its own process → Wasm), one not.
  *
- * Method. One open-loop run of vegeta (bench/extauthz-vegeta.ts, a Go load generator) at `rate` requests/s
- * on each route (default 1,000), the two routes interleaved request by request over keep-alive HTTP/1.1
- * connections, so both see the same machine at the same moments; after a warm-up until clean. Latency of a
- * request = from the moment it was due on the generator's schedule until its answer ended
- * (coordinated-omission-correct: a generator that falls behind counts against the route, not for it).
- * Added latency = percentile(bound route) − percentile(unbound route).
+ * Method. Open-loop runs of vegeta (bench/extauthz-vegeta.ts, a Go load generator) at `rate` requests/s
+ * (default 1,000) over keep-alive HTTP/1.1 connections, one route at a time, in alternating blocks of
+ * BLOCK_S seconds ordered A B B A A B … (bound, unbound, unbound, bound, …), so both routes see the machine
+ * over the same stretch of time and a slow drift of the machine's load cancels out; after a warm-up until
+ * clean. Each route is measured at `rate` on its own: the machine carries `rate` requests/s, as the goal
+ * says (running the two routes at once would put twice that through Envoy and measure the 2-core machine's
+ * saturation instead of ext_authz). Latency of a request = from the moment it was due on the generator's
+ * schedule until its answer ended (coordinated-omission-correct: a generator that falls behind counts
+ * against the route, not for it). Added latency = percentile(bound route) − percentile(unbound route).
  *
  * Also reported: Envoy's own histogram of the Check round trip over the run (cluster proxyshard-extauthz
  * upstream_rq_time), CPU time per request of the ext_authz server, Envoy and the bench process (upstream +
@@ -20,11 +23,12 @@
  * processes by session (autogroup: nice then only ranks a session's own processes); do not run the measured
  * processes in a real-time class on a shared machine (Node's and V8's helper threads at one SCHED_FIFO
  * priority can starve each other and everything else). Placement and priority apply to both routes alike
- * (they are measured together) and are written in `machine` and `nice`.
+ * and are written in `machine` and `nice`.
  *
  * Prints name=value lines and writes bench/results/extauthz.json.
  *   npx tsx bench/extauthz-latency.ts [seconds=10] [rate=1000] [--pin] [--cpu-prof DIR]
  * --cpu-prof DIR: the ext_authz server runs with `node --cpu-prof` and writes its profile into DIR on exit.
+ * BENCH_EXTAUTHZ_NODE_ARGS="--trace-gc …": more node flags for the ext_authz server; its stdout is then shown.
  */
 import { execFile, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -61,6 +65,9 @@ allow if {
 
 /** With --pin: the ext_authz server's CPU, and the CPU of everything else the bench runs. */
 const PINNED = { authz: '1', rest: '0' };
+
+/** Length of one measured block (one route at a time), s. */
+const BLOCK_S = 2;
 
 const EXTAUTHZ_RQ_TIME = `cluster.${EXTAUTHZ_CLUSTER}.upstream_rq_time`;
 
@@ -210,7 +217,7 @@ async function main(): Promise<void> {
 
     // The ext_authz server in its own process, as in production.
     const opsPort = await freePort();
-    const serverArgs = [...profile, '--import', 'tsx', path.join(import.meta.dirname, '..', 'workers', 'extauthz', 'main.ts'), '--port', String(authzPort), '--database-url', tdb.url, '--sample-rate', '0'];
+    const serverArgs = [...profile, ...(process.env.BENCH_EXTAUTHZ_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', path.join(import.meta.dirname, '..', 'workers', 'extauthz', 'main.ts'), '--port', String(authzPort), '--database-url', tdb.url, '--sample-rate', '0'];
     const child = spawn(
       process.execPath,
       serverArgs,
@@ -226,6 +233,7 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('ext_authz server did not start')), 30_000);
       child.stdout!.on('data', (b: Buffer) => {
+        if (process.env.BENCH_EXTAUTHZ_NODE_ARGS) process.stderr.write(b);
         if (b.toString().includes('extauthz listening')) {
           clearTimeout(timer);
           resolve();
@@ -263,7 +271,7 @@ async function main(): Promise<void> {
     const envoy = await startEnvoy({ bootstrap, adminPort });
     cleanups.unshift(() => envoy.stop());
 
-    // Placement from here on (setup ran as usual): the same for both routes, since they are measured together.
+    // Placement from here on (setup ran as usual): the same for both routes.
     await place(placement, child.pid!, 'authz');
     await place(placement, envoy.pid, 'rest');
     await place(placement, process.pid, 'rest');
@@ -284,9 +292,9 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 500));
       }
     }
-    // Warm-up (connections, JIT) at the measured rate until a round is clean.
+    // Warm-up (connections, JIT) at the measured rate, both routes, until a round is clean.
     for (let round = 1; ; round++) {
-      const warm = await attack([url('/authz/x'), url('/plain/x')], 2);
+      const warm = [...(await attack([url('/authz/x')], BLOCK_S)), ...(await attack([url('/plain/x')], BLOCK_S))];
       const bad = failures(warm);
       console.error(`warm-up round ${round}: ${warm.length} requests, ${bad.length} failed, p99 ${pct(warm.map((h) => h.sendLagMs + h.latencyMs).sort((a, b) => a - b), 99).toFixed(2)} ms`);
       if (bad.length === 0 && round >= 2) break;
@@ -306,14 +314,19 @@ async function main(): Promise<void> {
     const gcCount = (metric: (name: string) => number) =>
       ['minor', 'major', 'incremental', 'weakcb'].reduce((sum, kind) => sum + (metric(`nodejs_gc_duration_seconds_count\\{kind="${kind}"\\}`) || 0), 0);
 
-    // The measured run: one attack, the two routes interleaved request by request at `rate` each, so both
-    // see the same machine at the same moments. Scraping the server's metrics resets prom-client's
+    // The measured run: blocks of BLOCK_S seconds, one route at a time at `rate`, ordered A B B A A B …
+    // (blocks of the same route back to back are one block's worth of drift apart from the other's). Scraping the server's metrics resets prom-client's
     // event-loop delay histogram, so the lag reported after the run is that of the run.
     const m0 = await serverMetrics();
     const checkBefore = await envoyHistogram(adminPort, EXTAUTHZ_RQ_TIME);
     const loadBefore = loadavg();
     const cpu0 = await Promise.all([processCpuMs(child.pid!), processCpuMs(envoy.pid), processCpuMs(process.pid)]);
-    const hits = await attack([url('/authz/x'), url('/plain/x')], seconds);
+    const blocks = Math.max(1, Math.round(seconds / BLOCK_S));
+    const hits: VegetaHit[] = [];
+    for (let b = 0; b < 2 * blocks; b++) {
+      const bound = b % 4 === 0 || b % 4 === 3;
+      hits.push(...(await attack([url(bound ? '/authz/x' : '/plain/x')], seconds / blocks)));
+    }
     const cpu1 = await Promise.all([processCpuMs(child.pid!), processCpuMs(envoy.pid), processCpuMs(process.pid)]);
     const loadAfter = loadavg();
     const m1 = await serverMetrics();
@@ -369,7 +382,7 @@ async function main(): Promise<void> {
       // Scheduling priority the bench (and the processes it starts) ran at: 0 is normal. Its scheduling class
       // is in `machine`.
       nice: getPriority(),
-      machine: `${cpus().length}x ${cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}, envoy concurrency 1, vegeta open loop (both routes interleaved), bench started in scheduling class ${sched}, ${describePlacement(placement)}`,
+      machine: `${cpus().length}x ${cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}, envoy concurrency 1, vegeta open loop (one route at a time at the target rate, alternating ${BLOCK_S} s blocks ABBA), bench started in scheduling class ${sched}, ${describePlacement(placement)}`,
       date: new Date().toISOString(),
     };
     for (const [k, val] of Object.entries(results)) console.log(`${k}=${val}`);

@@ -16,7 +16,7 @@
  * swaps one at once; after a lost connection everything is reloaded. Decisions are sampled into
  * DecisionLog (credentials redacted), written in batches off the request path.
  *
- * Served by a minimal unary gRPC server on node:http2 (grpc-unary.ts, TCP_NODELAY, no per-call framework
+ * Served by a minimal unary gRPC server on its own HTTP/2 framing (grpc-unary.ts, TCP_NODELAY, no per-call framework
  * overhead). The hot path per Check: decode only the CheckRequest fields the input uses (check-codec.ts),
  * build the input, evaluate the Wasm (its JSON written straight into the module's memory, wasm-evaluator.ts),
  * answer with CheckResponse bytes encoded once per distinct decision (Envoy's own protos, proto-loader's

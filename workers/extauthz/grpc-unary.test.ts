@@ -1,12 +1,16 @@
 /**
  * The minimal unary gRPC server against a real gRPC client (@grpc/grpc-js): responses, status errors
- * (handler-chosen, thrown, undecodable), unknown methods, async handlers, graceful close.
+ * (handler-chosen, thrown, undecodable), unknown methods, async handlers; and its HTTP/2 against node's own
+ * HTTP/2 client: flow control with small windows, many calls in flight, CONTINUATION, PING, per-call
+ * refusals, size limit, a client that is not HTTP/2, graceful close with GOAWAY.
  */
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
+import net from 'node:net';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { CHECK_PATH, loadExtAuthzProtos } from './extauthz.server';
-import { GrpcStatus, GrpcStatusError, startUnaryGrpcServer, type RunningUnaryGrpcServer } from './grpc-unary';
+import { GrpcStatus, GrpcStatusError, lengthPrefixed, startUnaryGrpcServer, type RunningUnaryGrpcServer } from './grpc-unary';
 
 type Json = Record<string, unknown>;
 const def = loadExtAuthzProtos() as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
@@ -90,4 +94,135 @@ test('a message that does not decode is INTERNAL, and the server keeps serving',
   );
   assert.equal(garbage?.code, grpc.status.INTERNAL);
   assert.equal((await call(CHECK_PATH, request)).error, undefined);
+});
+
+// ---- HTTP/2 behaviour with node's own HTTP/2 client (a second, independent implementation)
+
+function h2Call(
+  session: http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  body: Buffer,
+): Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; data: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ':method': 'POST', 'content-type': 'application/grpc', te: 'trailers', ...headers }, { endStream: false });
+    let head: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    req.on('response', (h) => (head = h));
+    req.on('trailers', (t) => (trailers = t));
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve({ headers: head, trailers, data: Buffer.concat(chunks) }));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('flow control: a 100 KiB denied body reaches a client whose windows are 1 KiB, intact and in order', async () => {
+  const body = 'x'.repeat(100 * 1024) + 'end';
+  behaviour = () => ({ status: { code: 7 }, denied_response: { status: { code: 403 }, body } });
+  const session = http2.connect(`http://127.0.0.1:${server.port}`, { settings: { initialWindowSize: 1024 } });
+  try {
+    const r = await h2Call(session, { ':path': CHECK_PATH }, lengthPrefixed(Check.requestSerialize(request)));
+    assert.equal(r.headers[':status'], 200);
+    assert.equal(r.trailers['grpc-status'], '0');
+    assert.equal(r.data.readUInt32BE(1), r.data.length - 5);
+    const decoded = Check.responseDeserialize(r.data.subarray(5)) as { denied_response: { body: string } };
+    assert.equal(decoded.denied_response.body, body);
+  } finally {
+    session.close();
+  }
+});
+
+test('many calls in flight on one connection, headers in CONTINUATION frames, ping, and bad requests answered per call', async () => {
+  behaviour = (req) => ({ status: { code: 0 }, ok_response: { headers: [{ header: { key: 'x-path', value: String(((req.attributes as Json).request as { http: { path: string } }).http.path) } }] } });
+  const session = http2.connect(`http://127.0.0.1:${server.port}`);
+  try {
+    const calls = Array.from({ length: 200 }, (_, i) =>
+      h2Call(session, { ':path': CHECK_PATH, 'x-big': 'y'.repeat(i === 7 ? 40_000 : 10) }, lengthPrefixed(Check.requestSerialize({ attributes: { request: { http: { path: `/p${i}` } } } }))),
+    );
+    const results = await Promise.all(calls);
+    results.forEach((r, i) => {
+      assert.equal(r.trailers['grpc-status'], '0', `call ${i}`);
+      const res = Check.responseDeserialize(r.data.subarray(5)) as { ok_response: { headers: { header: Json }[] } };
+      assert.equal(res.ok_response.headers[0]!.header.value, `/p${i}`);
+    });
+    const rtt = await new Promise<number>((resolve, reject) => session.ping((err, ms) => (err ? reject(err) : resolve(ms))));
+    assert.ok(rtt >= 0);
+    const get = await h2Call(session, { ':path': CHECK_PATH, ':method': 'GET' }, Buffer.alloc(0));
+    assert.equal(get.headers[':status'], 405);
+    const text = await h2Call(session, { ':path': CHECK_PATH, 'content-type': 'text/plain' }, Buffer.from('hi'));
+    assert.equal(text.headers[':status'], 415);
+    const twoMessages = await h2Call(session, { ':path': CHECK_PATH }, Buffer.concat([lengthPrefixed(Buffer.alloc(1)), lengthPrefixed(Buffer.alloc(1))]));
+    assert.equal(twoMessages.headers['grpc-status'], String(GrpcStatus.INTERNAL));
+    const compressed = lengthPrefixed(Buffer.alloc(3));
+    compressed[0] = 1;
+    assert.equal((await h2Call(session, { ':path': CHECK_PATH }, compressed)).headers['grpc-status'], String(GrpcStatus.UNIMPLEMENTED));
+    // The connection is still good after all that.
+    assert.equal((await h2Call(session, { ':path': CHECK_PATH }, lengthPrefixed(Check.requestSerialize(request)))).trailers['grpc-status'], '0');
+  } finally {
+    session.close();
+  }
+});
+
+test('a request larger than the limit is RESOURCE_EXHAUSTED; a connection that does not speak HTTP/2 is closed', async () => {
+  const small = await startUnaryGrpcServer({
+    host: '127.0.0.1',
+    port: 0,
+    maxMessageBytes: 1000,
+    methods: { [CHECK_PATH]: { deserialize: (b: Buffer) => b, serialize: (b: Buffer) => b, handle: (b: Buffer) => b } },
+  });
+  const session = http2.connect(`http://127.0.0.1:${small.port}`);
+  try {
+    const big = await h2Call(session, { ':path': CHECK_PATH }, lengthPrefixed(Buffer.alloc(5000)));
+    assert.equal(big.headers['grpc-status'], String(GrpcStatus.RESOURCE_EXHAUSTED));
+    const echo = await h2Call(session, { ':path': CHECK_PATH }, lengthPrefixed(Buffer.from('hello')));
+    assert.equal(echo.data.subarray(5).toString(), 'hello');
+
+    const sock = net.connect(small.port, '127.0.0.1');
+    const received: Buffer[] = [];
+    sock.on('data', (b: Buffer) => received.push(b));
+    await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+    sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise<void>((resolve) => sock.once('close', () => resolve()));
+    const all = Buffer.concat(received);
+    // SETTINGS + WINDOW_UPDATE first, then a GOAWAY (type 7) with PROTOCOL_ERROR (1).
+    let at = 0;
+    const types: number[] = [];
+    let lastError = -1;
+    while (at + 9 <= all.length) {
+      const len = all.readUIntBE(at, 3);
+      types.push(all[at + 3]!);
+      if (all[at + 3] === 7) lastError = all.readUInt32BE(at + 9 + 4);
+      at += 9 + len;
+    }
+    assert.deepEqual(types, [4, 8, 7]);
+    assert.equal(lastError, 1);
+  } finally {
+    session.close();
+    await small.close(500);
+  }
+});
+
+test('close: calls in flight are answered, the client gets GOAWAY, new connections are refused', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const s = await startUnaryGrpcServer({
+    host: '127.0.0.1',
+    port: 0,
+    methods: { [CHECK_PATH]: { deserialize: (b: Buffer) => b, serialize: (b: Buffer) => b, handle: async (b: Buffer) => (await gate, b) } },
+  });
+  const session = http2.connect(`http://127.0.0.1:${s.port}`);
+  const goaway = new Promise<number>((resolve) => session.once('goaway', (code: number) => resolve(code)));
+  const inFlight = h2Call(session, { ':path': CHECK_PATH }, lengthPrefixed(Buffer.from('late')));
+  await new Promise((r) => setTimeout(r, 100));
+  const closed = s.close(5000);
+  assert.equal(await goaway, 0);
+  release();
+  const r = await inFlight;
+  assert.equal(r.data.subarray(5).toString(), 'late');
+  await closed;
+  await assert.rejects(
+    () => new Promise<void>((resolve, reject) => net.connect(s.port, '127.0.0.1').once('connect', () => resolve()).once('error', reject)),
+  );
+  session.destroy();
 });
