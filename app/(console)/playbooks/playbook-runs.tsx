@@ -21,7 +21,8 @@ interface RunItem {
 
 const RUNS = '/api/v1/playbooks/runs';
 
-export function PlaybookRuns() {
+/** canDecide: may approve or reject (approvals.decide); canControl: may abort (playbooks.write). Buttons a role may not use are not shown. */
+export function PlaybookRuns({ canDecide, canControl }: { canDecide: boolean; canControl: boolean }) {
   const { result, refresh, live, updatedAt } = useLiveData<{ runs: RunItem[] }>(`${RUNS}?limit=100`, ['playbooks']);
   const [message, setMessage] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -91,7 +92,7 @@ export function PlaybookRuns() {
                   <td>{formatTime(r.createdAt)}</td>
                   <td>{r.startedBy.name}</td>
                   <td>
-                    {r.phase === 'AwaitingApproval' && (
+                    {canDecide && r.phase === 'AwaitingApproval' && (
                       <>
                         <button type="button" disabled={busy} onClick={() => void act(r.id, 'approve')}>
                           Approve
@@ -101,7 +102,7 @@ export function PlaybookRuns() {
                         </button>{' '}
                       </>
                     )}
-                    {running && r.phase !== 'Compensating' && (
+                    {canControl && running && r.phase !== 'Compensating' && (
                       <button type="button" disabled={busy} onClick={() => void act(r.id, 'abort')}>
                         Abort
                       </button>
