@@ -190,11 +190,29 @@ test("a rollout and a proxy change of tenant A reach A's subscriber, none reache
   assert.equal(lds.status, 'NACKED');
   assert.equal(lds.error, 'duplicate listener name');
 
+  // A fleet's ACKs written in one batch (as the xds process does) are one notification without an id, not
+  // one per proxy: the rollout started after it is the sentinel that everything before it was dispatched.
+  const more = await Promise.all(
+    ['envoy-a2', 'envoy-a3'].map((nodeId) => recordProxyConnected(tdb.db, { tenantId: a.tenant.id, nodeId, nodeCluster: '', nodeGroup: 'default', metadata: {}, userAgent: 'envoy', replica: 'r1' })),
+  );
+  const fleet = [proxy, ...more].map((p) => p.proxyId);
+  for (const p of more) await streamA.next('the other proxies connected', (m) => changeOf(m)?.id === p.proxyId);
+  const ack = (version: string) => fleet.map((proxyId) => ({ proxyId, typeUrl, sent: { version, nonce: version, at }, acked: { version, nonce: version, at } }));
+  await recordResourceStates(tdb.db, ack('v2'), fleet);
+  const settled = await startRollout(a.tenant, 'settled');
+  await streamA.next('the rollout after the first states', (m) => changeOf(m)?.id === settled.id);
+  const beforeBatch = streamA.messages.length;
+  await recordResourceStates(tdb.db, ack('v3'), fleet);
+  const afterBatch = await startRollout(a.tenant, 'after-batch');
+  await streamA.next('the rollout after the batch', (m) => changeOf(m)?.id === afterBatch.id);
+  const batch = streamA.messages.slice(beforeBatch).filter((m) => changeOf(m)?.topic === 'proxies');
+  assert.deepEqual(batch.map((m) => changeOf(m)!.id ?? null), [null], 'one notification for the batch, naming no single proxy');
+
   // B's subscriber: its own sentinel change arrives (notifications are delivered in commit order on one
   // connection, so everything of A's was dispatched before it), and nothing of A came before it.
   const sentinel = await startRollout(b.tenant, 'b-route');
   await streamB.next("B's own rollout", (m) => changeOf(m)?.id === sentinel.id);
-  const aIds = new Set([rollout.id, proxy.proxyId]);
+  const aIds = new Set([rollout.id, settled.id, afterBatch.id, ...fleet]);
   assert.deepEqual(
     streamB.messages.filter((m) => m.event === 'change' && aIds.has(changeOf(m)!.id ?? '')),
     [],
