@@ -15,7 +15,12 @@ import type { DbTx } from '../../server/db/tx';
 export interface ProxyStateWriterOptions {
   /** Write once no event came for this long (checked every quietMs); default 50 ms. */
   quietMs?: number;
-  /** Longest time an event waits before it is written; default 1 s. */
+  /**
+   * Longest time an event waits before it is written; default 100 ms. An ACK is only visible to whoever
+   * waits for it (awaitProxyAck, a rollout step's serving check) once written, so this bounds what batching
+   * adds to a step's latency while pushes keep coming (concurrent rollouts); a fleet's burst of ACKs is then a
+   * few statements instead of one.
+   */
   maxDelayMs?: number;
   /** Write at once beyond this many pending (proxy, type) rows; default 5,000. */
   maxPending?: number;
@@ -46,7 +51,7 @@ export class ProxyStateWriter {
     opts: ProxyStateWriterOptions = {},
   ) {
     this.quietMs = opts.quietMs ?? 50;
-    this.maxDelayMs = opts.maxDelayMs ?? 1_000;
+    this.maxDelayMs = opts.maxDelayMs ?? 100;
     this.maxPending = opts.maxPending ?? 5_000;
     this.touchIntervalMs = opts.touchIntervalMs ?? 5_000;
   }
