@@ -314,9 +314,9 @@ async function main(): Promise<void> {
     const gcCount = (metric: (name: string) => number) =>
       ['minor', 'major', 'incremental', 'weakcb'].reduce((sum, kind) => sum + (metric(`nodejs_gc_duration_seconds_count\\{kind="${kind}"\\}`) || 0), 0);
 
-    // The measured run: blocks of BLOCK_S seconds, one route at a time at `rate`, ordered A B B A A B …
-    // (blocks of the same route back to back are one block's worth of drift apart from the other's). Scraping the server's metrics resets prom-client's
-    // event-loop delay histogram, so the lag reported after the run is that of the run.
+    // The measured run: blocks of BLOCK_S seconds, one route at a time at `rate`, ordered A B B A A B …, so
+    // each route's blocks sit as early and as late in the run as the other's. Scraping the server's metrics
+    // resets prom-client's event-loop delay histogram, so the lag reported after the run is that of the run.
     const m0 = await serverMetrics();
     const checkBefore = await envoyHistogram(adminPort, EXTAUTHZ_RQ_TIME);
     const loadBefore = loadavg();
