@@ -54,7 +54,7 @@ import {
   insertRolloutEvents,
   listServingStates,
   maxRolloutEventSeqs,
-  updateRolloutStatus,
+  updateRolloutStatuses,
   type ServingProxy,
 } from '../server/db/rollout.repo';
 import { listLatestSnapshotVersions } from '../server/db/snapshot.repo';
@@ -308,9 +308,8 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
         for (const { input } of fresh) if ((newest.get(input.rolloutId)?.seq ?? -1) < input.seq) newest.set(input.rolloutId, input);
         // …unless a later event of the rollout was recorded by an earlier batch (attempts can overtake).
         const recorded = newest.size > 0 ? await maxRolloutEventSeqs(tx, tenantId, [...newest.keys()]) : new Map<string, number>();
-        for (const input of newest.values()) {
-          if ((recorded.get(input.rolloutId) ?? 0) <= input.seq) await updateRolloutStatus(tx, tenantId, input.rolloutId, input.status);
-        }
+        const updates = [...newest.values()].filter((input) => (recorded.get(input.rolloutId) ?? 0) <= input.seq);
+        await updateRolloutStatuses(tx, tenantId, updates.map((input) => ({ rolloutId: input.rolloutId, status: input.status })));
       });
       return items.map(() => ({ ok: true, value: undefined }));
     } catch (err) {
