@@ -15,7 +15,6 @@ import {
   type SnapshotResources,
   type TypeVersions,
 } from '../../core/xds/snapshot';
-import type { Prisma } from './generated/client';
 import type { DbTx } from './tx';
 
 /** PostgreSQL LISTEN/NOTIFY channel; payload: JSON SnapshotNotification. */
@@ -97,11 +96,13 @@ function toStored(row: SnapshotRow): StoredSnapshot {
 }
 
 export async function findLatestSnapshot(db: DbTx, tenantId: string, nodeGroup: string): Promise<StoredSnapshot | null> {
-  const row = await db.snapshot.findFirst({
-    where: { tenantId, nodeGroup },
-    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-  });
-  return row && toStored(row);
+  const rows = await db.$queryRaw<SnapshotRow[]>`
+    SELECT "id", "tenantId", "nodeGroup", "version", "typeVersions", "revisionId", "resources", "createdAt"
+      FROM "Snapshot"
+     WHERE "tenantId" = ${tenantId}::uuid AND "nodeGroup" = ${nodeGroup}
+     ORDER BY "createdAt" DESC, "id" DESC
+     LIMIT 1`;
+  return rows[0] === undefined ? null : toStored(rows[0]);
 }
 
 /** Versions of the latest snapshot per node group of a tenant (no resources). */
@@ -129,35 +130,29 @@ export async function listLatestSnapshots(db: DbTx): Promise<StoredSnapshot[]> {
 }
 
 /**
- * Makes `version` the latest snapshot of (tenant, node group). No write when it already is the latest
- * (`changed: false`); an older row with the same content is moved forward instead of duplicated.
+ * Stores a snapshot unless it is already the latest of its node group; `changed` says whether it was stored
+ * (or an older row with the same content moved forward, see the top of this file). One statement: it runs on
+ * every publish, on the commit → ACK path.
  */
 export async function saveSnapshot(
   db: DbTx,
   input: { tenantId: string; nodeGroup: string; version: string; typeVersions: TypeVersions; revisionId: string; resources: SnapshotResources },
 ): Promise<{ changed: boolean }> {
-  const latest = await db.snapshot.findFirst({
-    where: { tenantId: input.tenantId, nodeGroup: input.nodeGroup },
-    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-    select: { version: true },
-  });
-  if (latest?.version === input.version) return { changed: false };
-  const now = new Date();
-  const typeVersions = typeVersionsByUrl(input.typeVersions);
-  await db.snapshot.upsert({
-    where: { tenantId_nodeGroup_version: { tenantId: input.tenantId, nodeGroup: input.nodeGroup, version: input.version } },
-    update: { createdAt: now, revisionId: input.revisionId, typeVersions },
-    create: {
-      tenantId: input.tenantId,
-      nodeGroup: input.nodeGroup,
-      version: input.version,
-      typeVersions,
-      revisionId: input.revisionId,
-      resources: input.resources as unknown as Prisma.InputJsonValue,
-      createdAt: now,
-    },
-  });
-  return { changed: true };
+  const typeVersions = JSON.stringify(typeVersionsByUrl(input.typeVersions));
+  const stored = await db.$executeRaw`
+    WITH latest AS (
+      SELECT "version" FROM "Snapshot"
+       WHERE "tenantId" = ${input.tenantId}::uuid AND "nodeGroup" = ${input.nodeGroup}
+       ORDER BY "createdAt" DESC, "id" DESC
+       LIMIT 1
+    )
+    INSERT INTO "Snapshot" ("id", "tenantId", "nodeGroup", "version", "typeVersions", "revisionId", "resources", "createdAt")
+    SELECT gen_random_uuid(), ${input.tenantId}::uuid, ${input.nodeGroup}, ${input.version}, ${typeVersions}::jsonb,
+           ${input.revisionId}::uuid, ${JSON.stringify(input.resources)}::jsonb, ${new Date().toISOString()}::timestamptz
+     WHERE NOT EXISTS (SELECT 1 FROM latest WHERE "version" = ${input.version})
+    ON CONFLICT ("tenantId", "nodeGroup", "version") DO UPDATE
+       SET "createdAt" = EXCLUDED."createdAt", "revisionId" = EXCLUDED."revisionId", "typeVersions" = EXCLUDED."typeVersions"`;
+  return { changed: stored > 0 };
 }
 
 /**

@@ -68,11 +68,11 @@ export async function publishRevision(db: DbTx, input: PublishRevisionInput): Pr
     try {
       // The tenant slug goes into each ext_authz-bound route's context, so the ext_authz server evaluates
       // this tenant's request policy (policy names are unique per tenant only).
-      const slug = (await findTenantById(tx, input.tenantId))?.slug;
+      const slug = tenant.slug;
       // Certificates as the versions active now (issue 8): a rotation re-publishes the same revision and
       // gets a new snapshot version whose Secrets name the new serial.
       const tls = await loadTlsInventory(tx, input.tenantId, validation.graph);
-      snapshots = compileSnapshots(validation.graph, { ...(slug !== undefined ? { tenant: slug } : {}), ...(tls !== undefined ? { tls } : {}) });
+      snapshots = compileSnapshots(validation.graph, { tenant: slug, ...(tls !== undefined ? { tls } : {}) });
     } catch (err) {
       if (err instanceof CompileError) throw new AppError('bad_request', `revision ${revision.number} cannot be compiled`, err.issues);
       throw err;
