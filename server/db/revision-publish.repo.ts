@@ -26,12 +26,29 @@ export async function lockTenantForPublish(db: DbTx, tenantId: string): Promise<
   return rows[0] ?? null;
 }
 
-export async function findRevisionToPublish(db: DbTx, tenantId: string, revisionId: string): Promise<RevisionToPublish | null> {
-  if (!isUuid(revisionId)) return null;
-  return db.revision.findFirst({
-    where: { id: revisionId, tenantId },
-    select: { id: true, number: true, state: true, graph: true },
-  });
+/**
+ * lockTenantForPublish and the revision to publish (null when the tenant has no such revision) in one
+ * statement: a publish does both first, on the commit → ACK path.
+ */
+export async function lockTenantWithRevision(
+  db: DbTx,
+  tenantId: string,
+  revisionId: string,
+): Promise<{ tenant: { slug: string; liveRevisionId: string | null }; revision: RevisionToPublish | null } | null> {
+  if (!isUuid(tenantId)) return null;
+  const rows = await db.$queryRaw<
+    { slug: string; liveRevisionId: string | null; id: string | null; number: number | null; state: RevisionToPublish['state'] | null; graph: unknown }[]
+  >`
+    SELECT t."slug", t."liveRevisionId"::text AS "liveRevisionId",
+           r."id"::text AS "id", r."number", r."state"::text AS "state", r."graph"
+      FROM "Tenant" t
+      LEFT JOIN "Revision" r ON r."id" = ${isUuid(revisionId) ? revisionId : null}::uuid AND r."tenantId" = t."id"
+     WHERE t."id" = ${tenantId}::uuid
+       FOR NO KEY UPDATE OF t`;
+  const row = rows[0];
+  if (row === undefined) return null;
+  const { slug, liveRevisionId, id, number, state, graph } = row;
+  return { tenant: { slug, liveRevisionId }, revision: id === null ? null : { id, number: number!, state: state!, graph } };
 }
 
 /**
