@@ -105,17 +105,22 @@ export async function findLatestSnapshot(db: DbTx, tenantId: string, nodeGroup: 
   return rows[0] === undefined ? null : toStored(rows[0]);
 }
 
-/** Versions of the latest snapshot per node group of a tenant (no resources). */
+/**
+ * Versions of the latest snapshot per node group of a tenant (no resources). Only the latest rows' resources
+ * are read (for `empty`), not those of every older snapshot of the tenant: this runs on every publish.
+ */
 export async function listLatestSnapshotVersions(
   db: DbTx,
   tenantId: string,
 ): Promise<{ nodeGroup: string; version: string; typeVersions: TypeVersions | undefined; empty: boolean }[]> {
   const rows = await db.$queryRaw<{ nodeGroup: string; version: string; typeVersions: unknown; empty: boolean }[]>`
-    SELECT DISTINCT ON ("nodeGroup") "nodeGroup", "version", "typeVersions",
-           (COALESCE(jsonb_array_length("resources"->'listeners'), 0) + COALESCE(jsonb_array_length("resources"->'clusters'), 0)) = 0 AS "empty"
-      FROM "Snapshot"
-     WHERE "tenantId" = ${tenantId}::uuid
-     ORDER BY "nodeGroup", "createdAt" DESC, "id" DESC`;
+    SELECT l."nodeGroup", l."version", l."typeVersions",
+           (COALESCE(jsonb_array_length(s."resources"->'listeners'), 0) + COALESCE(jsonb_array_length(s."resources"->'clusters'), 0)) = 0 AS "empty"
+      FROM (SELECT DISTINCT ON ("nodeGroup") "id", "nodeGroup", "version", "typeVersions"
+              FROM "Snapshot"
+             WHERE "tenantId" = ${tenantId}::uuid
+             ORDER BY "nodeGroup", "createdAt" DESC, "id" DESC) l
+      JOIN "Snapshot" s ON s."id" = l."id"`;
   return rows.map((r) => ({ ...r, typeVersions: parseTypeVersions(r.typeVersions) }));
 }
 
