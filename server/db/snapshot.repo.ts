@@ -15,7 +15,6 @@ import {
   type SnapshotResources,
   type TypeVersions,
 } from '../../core/xds/snapshot';
-import type { Prisma } from './generated/client';
 import type { DbTx } from './tx';
 
 /** PostgreSQL LISTEN/NOTIFY channel; payload: JSON SnapshotNotification. */
@@ -97,24 +96,31 @@ function toStored(row: SnapshotRow): StoredSnapshot {
 }
 
 export async function findLatestSnapshot(db: DbTx, tenantId: string, nodeGroup: string): Promise<StoredSnapshot | null> {
-  const row = await db.snapshot.findFirst({
-    where: { tenantId, nodeGroup },
-    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-  });
-  return row && toStored(row);
+  const rows = await db.$queryRaw<SnapshotRow[]>`
+    SELECT "id", "tenantId", "nodeGroup", "version", "typeVersions", "revisionId", "resources", "createdAt"
+      FROM "Snapshot"
+     WHERE "tenantId" = ${tenantId}::uuid AND "nodeGroup" = ${nodeGroup}
+     ORDER BY "createdAt" DESC, "id" DESC
+     LIMIT 1`;
+  return rows[0] === undefined ? null : toStored(rows[0]);
 }
 
-/** Versions of the latest snapshot per node group of a tenant (no resources). */
+/**
+ * Versions of the latest snapshot per node group of a tenant (no resources). Only the latest rows' resources
+ * are read (for `empty`), not those of every older snapshot of the tenant: this runs on every publish.
+ */
 export async function listLatestSnapshotVersions(
   db: DbTx,
   tenantId: string,
 ): Promise<{ nodeGroup: string; version: string; typeVersions: TypeVersions | undefined; empty: boolean }[]> {
   const rows = await db.$queryRaw<{ nodeGroup: string; version: string; typeVersions: unknown; empty: boolean }[]>`
-    SELECT DISTINCT ON ("nodeGroup") "nodeGroup", "version", "typeVersions",
-           (COALESCE(jsonb_array_length("resources"->'listeners'), 0) + COALESCE(jsonb_array_length("resources"->'clusters'), 0)) = 0 AS "empty"
-      FROM "Snapshot"
-     WHERE "tenantId" = ${tenantId}::uuid
-     ORDER BY "nodeGroup", "createdAt" DESC, "id" DESC`;
+    SELECT l."nodeGroup", l."version", l."typeVersions",
+           (COALESCE(jsonb_array_length(s."resources"->'listeners'), 0) + COALESCE(jsonb_array_length(s."resources"->'clusters'), 0)) = 0 AS "empty"
+      FROM (SELECT DISTINCT ON ("nodeGroup") "id", "nodeGroup", "version", "typeVersions"
+              FROM "Snapshot"
+             WHERE "tenantId" = ${tenantId}::uuid
+             ORDER BY "nodeGroup", "createdAt" DESC, "id" DESC) l
+      JOIN "Snapshot" s ON s."id" = l."id"`;
   return rows.map((r) => ({ ...r, typeVersions: parseTypeVersions(r.typeVersions) }));
 }
 
@@ -129,35 +135,29 @@ export async function listLatestSnapshots(db: DbTx): Promise<StoredSnapshot[]> {
 }
 
 /**
- * Makes `version` the latest snapshot of (tenant, node group). No write when it already is the latest
- * (`changed: false`); an older row with the same content is moved forward instead of duplicated.
+ * Stores a snapshot unless it is already the latest of its node group; `changed` says whether it was stored
+ * (or an older row with the same content moved forward, see the top of this file). One statement: it runs on
+ * every publish, on the commit → ACK path.
  */
 export async function saveSnapshot(
   db: DbTx,
   input: { tenantId: string; nodeGroup: string; version: string; typeVersions: TypeVersions; revisionId: string; resources: SnapshotResources },
 ): Promise<{ changed: boolean }> {
-  const latest = await db.snapshot.findFirst({
-    where: { tenantId: input.tenantId, nodeGroup: input.nodeGroup },
-    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-    select: { version: true },
-  });
-  if (latest?.version === input.version) return { changed: false };
-  const now = new Date();
-  const typeVersions = typeVersionsByUrl(input.typeVersions);
-  await db.snapshot.upsert({
-    where: { tenantId_nodeGroup_version: { tenantId: input.tenantId, nodeGroup: input.nodeGroup, version: input.version } },
-    update: { createdAt: now, revisionId: input.revisionId, typeVersions },
-    create: {
-      tenantId: input.tenantId,
-      nodeGroup: input.nodeGroup,
-      version: input.version,
-      typeVersions,
-      revisionId: input.revisionId,
-      resources: input.resources as unknown as Prisma.InputJsonValue,
-      createdAt: now,
-    },
-  });
-  return { changed: true };
+  const typeVersions = JSON.stringify(typeVersionsByUrl(input.typeVersions));
+  const stored = await db.$executeRaw`
+    WITH latest AS (
+      SELECT "version" FROM "Snapshot"
+       WHERE "tenantId" = ${input.tenantId}::uuid AND "nodeGroup" = ${input.nodeGroup}
+       ORDER BY "createdAt" DESC, "id" DESC
+       LIMIT 1
+    )
+    INSERT INTO "Snapshot" ("id", "tenantId", "nodeGroup", "version", "typeVersions", "revisionId", "resources", "createdAt")
+    SELECT gen_random_uuid(), ${input.tenantId}::uuid, ${input.nodeGroup}, ${input.version}, ${typeVersions}::jsonb,
+           ${input.revisionId}::uuid, ${JSON.stringify(input.resources)}::jsonb, ${new Date().toISOString()}::timestamptz
+     WHERE NOT EXISTS (SELECT 1 FROM latest WHERE "version" = ${input.version})
+    ON CONFLICT ("tenantId", "nodeGroup", "version") DO UPDATE
+       SET "createdAt" = EXCLUDED."createdAt", "revisionId" = EXCLUDED."revisionId", "typeVersions" = EXCLUDED."typeVersions"`;
+  return { changed: stored > 0 };
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Actor } from '../../contracts/workflows.schema';
 import { validateRouteGraph } from '../../contracts/route-graph.validate';
 import { CompileError, compileSnapshots } from '../../core/xds/compile';
 import { checkSnapshotConsistency, emptyResources, snapshotVersions, type XdsSnapshot } from '../../core/xds/snapshot';
-import { findRevisionToPublish, lockTenantForPublish, markRevisionLive } from '../db/revision-publish.repo';
+import { lockTenantWithRevision, markRevisionLive } from '../db/revision-publish.repo';
 import { listLatestSnapshotVersions, notifySnapshotChanged, saveSnapshot } from '../db/snapshot.repo';
 import { findTenantById } from '../db/tenant.repo';
 import { inTransaction, type DbTx } from '../db/tx';
@@ -54,9 +54,9 @@ export class SnapshotConsistencyError extends AppError {
 
 export async function publishRevision(db: DbTx, input: PublishRevisionInput): Promise<PublishRevisionResult> {
   return inTransaction(db, async (tx) => {
-    const tenant = await lockTenantForPublish(tx, input.tenantId);
-    if (tenant === null) throw notFound('tenant');
-    const revision = await findRevisionToPublish(tx, input.tenantId, input.revisionId);
+    const locked = await lockTenantWithRevision(tx, input.tenantId, input.revisionId);
+    if (locked === null) throw notFound('tenant');
+    const { tenant, revision } = locked;
     if (revision === null) throw notFound('revision');
     if (revision.state === 'rejected') throw conflict(`revision ${revision.number} was rejected and cannot be published`);
 
@@ -68,11 +68,11 @@ export async function publishRevision(db: DbTx, input: PublishRevisionInput): Pr
     try {
       // The tenant slug goes into each ext_authz-bound route's context, so the ext_authz server evaluates
       // this tenant's request policy (policy names are unique per tenant only).
-      const slug = (await findTenantById(tx, input.tenantId))?.slug;
+      const slug = tenant.slug;
       // Certificates as the versions active now (issue 8): a rotation re-publishes the same revision and
       // gets a new snapshot version whose Secrets name the new serial.
       const tls = await loadTlsInventory(tx, input.tenantId, validation.graph);
-      snapshots = compileSnapshots(validation.graph, { ...(slug !== undefined ? { tenant: slug } : {}), ...(tls !== undefined ? { tls } : {}) });
+      snapshots = compileSnapshots(validation.graph, { tenant: slug, ...(tls !== undefined ? { tls } : {}) });
     } catch (err) {
       if (err instanceof CompileError) throw new AppError('bad_request', `revision ${revision.number} cannot be compiled`, err.issues);
       throw err;
