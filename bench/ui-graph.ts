@@ -11,9 +11,12 @@
  *                                   production), measured by the same first-render, pan and drag script;
  *   …_ratio_vs_peer               — ours / peer (below 1: faster than the peer);
  *   detail: DOM elements on screen, and from a Chrome trace of each phase the renderer main thread's time per
- *   frame and raster time — CPU-side evidence that other load on the machine distorts less than frame
- *   intervals; the 1-minute load average at start and end. `--trace-names` also prints the top trace events
- *   and a CPU profile's top functions per phase; `--runs N` sets the first-render page loads (default 3).
+ *   frame (…_main_thread_ms_per_frame: wall-clock length of its tasks) and CPU time per frame
+ *   (…_main_thread_cpu_ms_per_frame: the thread clock of the same tasks, which other load on the machine
+ *   does not stretch), and raster time; the 1-minute load average at start and end. `--trace-names` also
+ *   prints the top trace events per phase and saves each trace under the temp dir; `--cpu-profile` adds a V8
+ *   CPU profile's top functions per phase (the profiler slows the page: not for figures); `--runs N` sets
+ *   the first-render page loads (default 3).
  *   ui_editor_initial_js_gzip_kb  — the Rego editor page (/policies): the <script> chunks its HTML references,
  *                                   gzipped (Monaco is a lazy chunk, not among them);
  *   ui_graph_editor_initial_js_gzip_kb — the same for the graph editor page (/graph).
@@ -50,6 +53,8 @@ const median = (xs: number[]) => percentile(xs, 50);
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 /** `--trace-names`: also print the main thread's 25 biggest event names by self time (for profiling). */
 const TRACE_NAMES = process.argv.includes('--trace-names');
+/** `--cpu-profile`: also print a V8 CPU profile's top functions per phase. */
+const CPU_PROFILE = process.argv.includes('--cpu-profile');
 /** `--runs N`: page loads for the first-render median (default 3; 1 while developing). */
 const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 3;
 
@@ -58,6 +63,8 @@ interface TraceEvent {
   ph: string;
   ts: number;
   dur?: number;
+  /** Thread clock duration (CPU time of the thread), when the event records it. */
+  tdur?: number;
   pid: number;
   tid: number;
   args?: { name?: string };
@@ -102,6 +109,7 @@ function summariseTrace(events: TraceEvent[]): Record<string, number> {
   const mainEvents = complete.filter((e) => `${e.pid}:${e.tid}` === main).sort((a, b) => a.ts - b.ts || b.dur! - a.dur!);
   // Top-level tasks, and self time per event (its duration minus its direct children's).
   const tasks: number[] = [];
+  let taskCpuUs = 0;
   const self = { scripting: 0, style: 0, layout: 0, paint: 0, other: 0 };
   const byName = new Map<string, number>();
   const stack: { end: number; name: string; childUs: number; dur: number }[] = [];
@@ -118,7 +126,10 @@ function summariseTrace(events: TraceEvent[]): Record<string, number> {
     close(e.ts);
     const parent = stack[stack.length - 1];
     if (parent) parent.childUs += e.dur!;
-    else if (e.name === 'RunTask') tasks.push(e.dur! / 1000);
+    else if (e.name === 'RunTask') {
+      tasks.push(e.dur! / 1000);
+      taskCpuUs += e.tdur ?? e.dur!;
+    }
     stack.push({ end: e.ts + e.dur!, name: e.name, childUs: 0, dur: e.dur! });
   }
   close(Infinity);
@@ -133,6 +144,7 @@ function summariseTrace(events: TraceEvent[]): Record<string, number> {
   return {
     tasks: tasks.length,
     taskTotalMs: round(total),
+    taskCpuMs: round(taskCpuUs / 1000),
     taskP95Ms: round(percentile(tasks, 95), 2),
     taskMaxMs: round(Math.max(0, ...tasks), 2),
     tasksOver16_7ms: tasks.filter((t) => t > 16.7).length,
@@ -199,14 +211,14 @@ const STOP_FRAMES = `(() => {
 async function recordPhase(page: Page, context: BrowserContext, name: string, act: () => Promise<void>): Promise<{ frames: number[]; trace: Record<string, number> }> {
   const cdp = await context.newCDPSession(page);
   const stopTrace = await startTrace(cdp);
-  if (TRACE_NAMES) {
+  if (CPU_PROFILE) {
     await cdp.send('Profiler.enable');
     await cdp.send('Profiler.start');
   }
   await page.evaluate(START_FRAMES);
   await act();
   const frames = await page.evaluate<number[]>(STOP_FRAMES);
-  if (TRACE_NAMES) {
+  if (CPU_PROFILE) {
     console.log(`-- ${name}: CPU profile, top self time`);
     printProfile(((await cdp.send('Profiler.stop')) as { profile: CpuProfile }).profile);
   }
@@ -404,6 +416,7 @@ async function main(): Promise<void> {
     const oursP95 = Math.max(p95(ours.pan), p95(ours.drag));
     const peerP95 = Math.max(p95(peerRun.pan), p95(peerRun.drag));
     const perFrame = (t: Record<string, number>, frames: number[]) => round(t.taskTotalMs! / Math.max(1, frames.length), 2);
+    const cpuPerFrame = (t: Record<string, number>, frames: number[]) => round(t.taskCpuMs! / Math.max(1, frames.length), 2);
     const metrics = {
       /** The worse of the pan p95 and the drag p95: the goal holds only if both are within a frame. */
       ui_graph_1000_p95_frame_ms: oursP95,
@@ -424,6 +437,12 @@ async function main(): Promise<void> {
       ui_graph_1000_drag_main_thread_ms_per_frame: perFrame(ours.dragTrace, ours.drag),
       peer_reactflow_1000_pan_main_thread_ms_per_frame: perFrame(peerRun.panTrace, peerRun.pan),
       peer_reactflow_1000_drag_main_thread_ms_per_frame: perFrame(peerRun.dragTrace, peerRun.drag),
+      /** Renderer main thread CPU per frame (thread clock of the same tasks): what other load does not stretch. */
+      ui_graph_1000_pan_main_thread_cpu_ms_per_frame: cpuPerFrame(ours.panTrace, ours.pan),
+      ui_graph_1000_drag_main_thread_cpu_ms_per_frame: cpuPerFrame(ours.dragTrace, ours.drag),
+      peer_reactflow_1000_pan_main_thread_cpu_ms_per_frame: cpuPerFrame(peerRun.panTrace, peerRun.pan),
+      peer_reactflow_1000_drag_main_thread_cpu_ms_per_frame: cpuPerFrame(peerRun.dragTrace, peerRun.drag),
+      ui_graph_1000_first_render_main_thread_cpu_ms: firstRenderTrace.taskCpuMs ?? 0,
     };
     for (const [k, v] of Object.entries(metrics)) console.log(`${k}=${v}`);
     const loadEnd = loadavg()[0]!;

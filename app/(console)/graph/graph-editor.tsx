@@ -23,7 +23,7 @@ import { useRouter } from 'next/navigation';
 import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
 import { RouteGraphSchema, type RouteGraph } from '@/contracts/route-graph.schema';
 import { validateRouteGraph, type ValidationIssue } from '@/contracts/route-graph.validate';
-import { API, callConsoleApi, describeConsoleFailure } from '../../_lib/console-api';
+import { API, callConsoleApi, describeConsoleFailure, type ConsoleResult } from '../../_lib/console-api';
 import { usePoll } from '../../_lib/use-poll';
 import { columnLayout, elkLayout, NODE_HEIGHT, NODE_WIDTH, placeNew, type Positions } from '../../_lib/graph-layout';
 import {
@@ -45,7 +45,7 @@ import {
   type GraphNodeInfo,
   type GraphOverlay,
 } from '../../_lib/route-graph-model';
-import { nodeTypes, type GraphFlowNode } from './graph-node';
+import { nodeTypes, OverviewContext, type GraphFlowNode } from './graph-node';
 import { Inspector } from './inspector';
 import { OverviewEdges } from './overview-edges';
 import { liveKey, liveLines, overlayKey, overlayOf, PolicyLivePanel, type GraphPolicyStatus } from './policy-live';
@@ -95,6 +95,9 @@ interface History {
 }
 
 type Status = { kind: 'info' | 'error' | 'ok'; text: string } | null;
+
+/** A poll of the graph's policies changes something only if more than its window start (`since`) changed. */
+const policyPollKey = (r: ConsoleResult<GraphPolicyStatus>) => JSON.stringify(r.ok ? { ...r.data, since: null } : r);
 
 function dataFor(info: GraphNodeInfo, issues: number, match: boolean | undefined, live: string | undefined): GraphFlowNode['data'] {
   return live === undefined ? { kind: info.kind, name: info.name, detail: info.detail, issues, match } : { kind: info.kind, name: info.name, detail: info.detail, issues, match, live };
@@ -147,8 +150,9 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
   const pendingSelect = useRef<Set<string> | null>(null);
 
   // ---- policies beside the route graph (request policies, XDP rule sets) and their live decision counts
-  const live = usePoll<GraphPolicyStatus>(API.graphPolicies, 2000);
+  const live = usePoll<GraphPolicyStatus>(API.graphPolicies, 2000, policyPollKey);
   const liveStatus = live.result?.ok ? live.result.data : null;
+  const refreshLive = live.refresh;
   // Keys: a poll that only changes counts leaves the canvas's elements alone, and one that changes nothing re-renders no node.
   const overlayJson = useMemo(() => overlayKey(overlayOf(liveStatus)), [liveStatus]);
   const overlay = useMemo(() => JSON.parse(overlayJson) as GraphOverlay, [overlayJson]);
@@ -215,7 +219,7 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
       // Remember where removed nodes were: undo puts them back in place.
       const kept = new Set(elements.nodes.map((n) => n.id));
       for (const n of prev) if (!kept.has(n.id)) posHints.current.set(n.id, n.position);
-      return elements.nodes.map((info) => {
+      const next = elements.nodes.map((info) => {
         const old = byId.get(info.id);
         const issueCount = issuesByNode.get(info.id)?.length ?? 0;
         const match = matchSet ? matchSet.has(info.id) : undefined;
@@ -230,6 +234,8 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
         placed.push(position);
         return nodeFor(info, dataFor(info, issueCount, match, liveLine), selected, position);
       });
+      // Nothing changed (e.g. live counts of nodes not in this graph): keep the array, React Flow does no work.
+      return next.length === prev.length && next.every((n, i) => n === prev[i]) ? prev : next;
     });
     const straight = elements.nodes.length >= STRAIGHT_EDGES_FROM;
     setEdges((prev) => {
@@ -247,8 +253,24 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
   const overview = useStore(isOverview) && nodes.length >= LOD_FROM;
   const shownEdges = overview ? NO_EDGES : edges;
   const [interacting, setInteracting] = useState(false);
+  const [draggingNodes, setDraggingNodes] = useState(false);
   const startInteraction = useCallback(() => setInteracting(true), []);
   const endInteraction = useCallback(() => setInteracting(false), []);
+  const startNodeDrag = useCallback(() => {
+    setInteracting(true);
+    setDraggingNodes(true);
+  }, []);
+  const endNodeDrag = useCallback(() => {
+    setInteracting(false);
+    setDraggingNodes(false);
+  }, []);
+  // Overview nodes are cheap boxes, so all of them stay mounted there: panning then only moves the viewport
+  // layer, where culling (onlyRenderVisibleElements) would mount, measure and lay out the nodes scrolling into
+  // view on every frame. While nodes are dragged the graph re-renders and the browser re-layers every mounted
+  // node per pointer move, so culling is back for the drag (the nodes off screen unmount once, when it starts).
+  // Mounting all is deferred by a render: a big graph shows the nodes on screen first, the rest follow.
+  const wantAll = overview && !draggingNodes;
+  const mountAll = useDeferredValue(wantAll) && wantAll;
 
   const onNodesChange = useCallback((changes: NodeChange<GraphFlowNode>[]) => setNodes((nds) => applyNodeChanges(changes.filter((c) => c.type !== 'remove'), nds)), []);
   const onEdgesChange = useCallback((changes: EdgeChange[]) => setEdges((eds) => applyEdgeChanges(changes.filter((c) => c.type !== 'remove'), eds)), []);
@@ -256,7 +278,7 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
   const selectedNodeIds = useMemo(() => nodes.filter((n) => n.selected).map((n) => n.id), [nodes]);
   const selectedKey = selectedNodeIds.join('\n');
   const selectedIds = useMemo(() => (selectedKey ? selectedKey.split('\n') : []), [selectedKey]);
-  const selectedEdgeKey = edges.filter((e) => e.selected).map((e) => e.id).join('\n');
+  const selectedEdgeKey = useMemo(() => edges.filter((e) => e.selected).map((e) => e.id).join('\n'), [edges]);
   const selectedEdgeIds = useMemo(() => (selectedEdgeKey ? selectedEdgeKey.split('\n') : []), [selectedEdgeKey]);
 
   const selectOnly = useCallback((ids: string[]) => {
@@ -408,11 +430,11 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
       if (!r.ok) return setStatus({ kind: 'error', text: describeConsoleFailure(r, 'Publishing the XDP rule set', 'POST /api/v1/xdp-policies/{id}/publish') });
       setXdpPublish(null);
       setStatus({ kind: 'ok', text: `Publishing XDP rule set ${p.name} to node group ${p.nodeGroup} (workflow ${r.data.workflowId}); the edge appears once it is the group's desired version.` });
-      live.refresh();
+      refreshLive();
     } finally {
       setBusy(false);
     }
-  }, [xdpPublish, liveStatus, live]);
+  }, [xdpPublish, liveStatus, refreshLive]);
 
   const focusMatch = useCallback(
     (step: number) => {
@@ -658,30 +680,32 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
               </p>
             </div>
           )}
-          <ReactFlow
-            nodes={nodes}
-            edges={shownEdges}
-            nodeTypes={nodeTypes}
-            onNodesChange={onNodesChange}
-            onEdgesChange={onEdgesChange}
-            onConnect={onConnect}
-            onMoveStart={startInteraction}
-            onMoveEnd={endInteraction}
-            onNodeDragStart={startInteraction}
-            onNodeDragStop={endInteraction}
-            nodesConnectable={canWrite}
-            deleteKeyCode={null}
-            multiSelectionKeyCode={MULTI_SELECTION_KEYS}
-            onlyRenderVisibleElements
-            minZoom={0.05}
-            fitView
-            fitViewOptions={FIT_VIEW_OPTIONS}
-            colorMode="system"
-          >
-            {overview ? <OverviewEdges nodes={nodes} edges={edges} /> : <Background gap={24} size={1} />}
-            <Controls showInteractive={false} />
-            {!big && <MiniMap pannable zoomable ariaLabel="Overview of the graph" />}
-          </ReactFlow>
+          <OverviewContext.Provider value={overview}>
+            <ReactFlow
+              nodes={nodes}
+              edges={shownEdges}
+              nodeTypes={nodeTypes}
+              onNodesChange={onNodesChange}
+              onEdgesChange={onEdgesChange}
+              onConnect={onConnect}
+              onMoveStart={startInteraction}
+              onMoveEnd={endInteraction}
+              onNodeDragStart={startNodeDrag}
+              onNodeDragStop={endNodeDrag}
+              nodesConnectable={canWrite}
+              deleteKeyCode={null}
+              multiSelectionKeyCode={MULTI_SELECTION_KEYS}
+              onlyRenderVisibleElements={!mountAll}
+              minZoom={0.05}
+              fitView
+              fitViewOptions={FIT_VIEW_OPTIONS}
+              colorMode="system"
+            >
+              {overview ? <OverviewEdges nodes={nodes} edges={edges} /> : <Background gap={24} size={1} />}
+              <Controls showInteractive={false} />
+              {!big && <MiniMap pannable zoomable ariaLabel="Overview of the graph" />}
+            </ReactFlow>
+          </OverviewContext.Provider>
         </div>
         <Inspector
           graph={graph}

@@ -1,7 +1,7 @@
 'use client';
 
 import { Handle, Position, type Node, type NodeProps } from '@xyflow/react';
-import { memo } from 'react';
+import { createContext, memo, useContext } from 'react';
 import { KIND_LABEL, type GraphKind } from '../../_lib/route-graph-model';
 
 export interface GraphNodeData extends Record<string, unknown> {
@@ -24,17 +24,38 @@ export type GraphFlowNode = Node<GraphNodeData, 'graph'>;
 const HAS_TARGET: Record<GraphKind, boolean> = { nodeGroup: true, listener: true, virtualHost: true, route: true, cluster: true, endpoint: true, policy: true, xdpRuleSet: false };
 const HAS_SOURCE: Record<GraphKind, boolean> = { nodeGroup: true, listener: true, virtualHost: true, route: true, cluster: true, endpoint: false, policy: false, xdpRuleSet: true };
 
+/**
+ * True while the editor shows its overview level of detail (a big graph zoomed far out): nodes are then plain
+ * boxes in their kind's colour, so they render no text at all — a node that pans into view mounts two empty
+ * handles instead of three lines of text to lay out and shape. Changes once per level-of-detail switch.
+ */
+export const OverviewContext = createContext(false);
+
 /** One object of the route graph. Memoised: React Flow re-renders it only when its data or selection changes. */
 function GraphNodeView({ data, selected }: NodeProps<GraphFlowNode>) {
+  const overview = useContext(OverviewContext);
   const cls = ['gnode', `gnode-${data.kind}`];
   if (selected) cls.push('selected');
   if (data.issues > 0) cls.push('has-issues');
   if (data.match === false) cls.push('dim');
   if (data.match === true) cls.push('match');
   if (data.change && data.change !== 'same') cls.push(`diff-${data.change}`);
+  const className = cls.join(' ');
+  const title = `${KIND_LABEL[data.kind]} ${data.name}`;
+  const target = HAS_TARGET[data.kind] && <Handle type="target" position={Position.Left} aria-label={`connect into ${data.name}`} />;
+  const source = HAS_SOURCE[data.kind] && <Handle type="source" position={Position.Right} aria-label={`connect from ${data.name}`} />;
+  // Handles stay in the overview (hidden by CSS): React Flow measures them when the node mounts, and zooming
+  // back in changes no node size that would make it measure them again.
+  if (overview)
+    return (
+      <div className={className} title={title}>
+        {target}
+        {source}
+      </div>
+    );
   return (
-    <div className={cls.join(' ')} title={`${KIND_LABEL[data.kind]} ${data.name}`}>
-      {HAS_TARGET[data.kind] && <Handle type="target" position={Position.Left} aria-label={`connect into ${data.name}`} />}
+    <div className={className} title={title}>
+      {target}
       <div className="gnode-kind">
         {KIND_LABEL[data.kind]}
         {data.issues > 0 && (
@@ -47,7 +68,7 @@ function GraphNodeView({ data, selected }: NodeProps<GraphFlowNode>) {
       </div>
       <div className="gnode-name">{data.name}</div>
       {data.live !== undefined ? <div className="gnode-detail gnode-live">{data.live}</div> : <div className="gnode-detail">{data.detail}</div>}
-      {HAS_SOURCE[data.kind] && <Handle type="source" position={Position.Right} aria-label={`connect from ${data.name}`} />}
+      {source}
     </div>
   );
 }
