@@ -4,6 +4,7 @@ import { getAppDb } from '@/server/app-db';
 import { listLiveRoutes, type RouteRow } from '@/server/services/route.service';
 import { formatTime } from '../_lib/format';
 import { requireConsolePrincipal } from '../_lib/session';
+import { DataTable } from '../_lib/data-table';
 
 export const metadata: Metadata = { title: 'Routes' };
 
@@ -28,45 +29,36 @@ export default async function RoutesPage() {
         <p className="subtitle">Nothing is live in {principal.tenant.name} yet.</p>
       )}
       {routes.length > 0 && (
-        <div className="table-wrap">
-          <table>
+        <DataTable
+          columns={['Route', 'Listener', 'Virtual host', 'Match', 'Destinations']}
+          caption={
             <caption className="muted" style={{ textAlign: 'left', padding: '0.5rem 0.75rem' }}>
               {routes.length} route placement{routes.length === 1 ? '' : 's'}
             </caption>
-            <thead>
-              <tr>
-                <th scope="col">Route</th>
-                <th scope="col">Listener</th>
-                <th scope="col">Virtual host</th>
-                <th scope="col">Match</th>
-                <th scope="col">Destinations</th>
-              </tr>
-            </thead>
-            <tbody>
-              {routes.map((r, i) => (
-                <tr key={`${r.listener?.name ?? '-'}/${r.virtualHost?.name ?? '-'}/${r.name}/${i}`}>
-                  <td className="mono">{r.name}</td>
-                  <td>{r.listener ? `${r.listener.name} (${r.listener.address}:${r.listener.port})` : <span className="muted">none</span>}</td>
-                  <td>{r.virtualHost ? `${r.virtualHost.name} — ${r.virtualHost.domains.join(', ')}` : <span className="muted">none</span>}</td>
-                  <td className="mono">{describeMatch(r.match)}</td>
-                  <td>
-                    {r.action === 'forward' ? (
-                      <ul style={{ margin: 0, paddingLeft: '1rem' }}>
-                        {r.destinations.map((d) => (
-                          <li key={d.cluster}>
-                            <span className="mono">{d.cluster}</span> — weight {d.weight}
-                          </li>
-                        ))}
-                      </ul>
-                    ) : (
-                      <span className="badge">{r.action}</span>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+          }
+        >
+          {routes.map((r, i) => (
+            <tr key={`${r.listener?.name ?? '-'}/${r.virtualHost?.name ?? '-'}/${r.name}/${i}`}>
+              <td className="mono">{r.name}</td>
+              <td>{r.listener ? `${r.listener.name} (${r.listener.address}:${r.listener.port})` : <span className="muted">none</span>}</td>
+              <td>{r.virtualHost ? `${r.virtualHost.name} — ${r.virtualHost.domains.join(', ')}` : <span className="muted">none</span>}</td>
+              <td className="mono">{describeMatch(r.match)}</td>
+              <td>
+                {r.action === 'forward' ? (
+                  <ul style={{ margin: 0, paddingLeft: '1rem' }}>
+                    {r.destinations.map((d) => (
+                      <li key={d.cluster}>
+                        <span className="mono">{d.cluster}</span> — weight {d.weight}
+                      </li>
+                    ))}
+                  </ul>
+                ) : (
+                  <span className="badge">{r.action}</span>
+                )}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </>
   );

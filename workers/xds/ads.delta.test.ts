@@ -7,11 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
-import { RouteGraphSchema } from '../../contracts/route-graph.schema';
-import { compileSnapshots } from '../../core/xds/compile';
 import { TYPE_URL, type XdsSnapshot } from '../../core/xds/snapshot';
 import type { ProxyConnection, ProxyConnectInput } from '../../server/db/proxy.repo';
-import { richRouteGraph } from '../../test/fixtures/route-graphs';
+import { richSnapshot } from '../../test/fixtures/route-graphs';
 import { openDeltaAdsStream, type DeltaAdsTestStream } from '../../test/support/ads-client';
 import { AdsServer, adsServiceDefinition, type ProxyStateStore } from './ads.server';
 import { XdsMetrics } from './metrics';
@@ -44,14 +42,6 @@ class MemoryStore implements ProxyStateStore {
 const short = (typeUrl: string) => typeUrl.slice(typeUrl.lastIndexOf('.') + 1);
 const node = (id: string) => ({ id, cluster: 'test', metadata: { tenant: 'demo' }, user_agent_name: 'delta-test', user_agent_version: '1.0' });
 
-function snapshotOf(mutate?: (g: ReturnType<typeof richRouteGraph>) => void): XdsSnapshot {
-  const g = richRouteGraph();
-  mutate?.(g);
-  const s = compileSnapshots(RouteGraphSchema.parse(g)).find((x) => x.nodeGroup === 'default');
-  assert.ok(s);
-  return s;
-}
-
 const names = (res: DeltaDiscoveryResponse) => res.resources.map((r) => r.name);
 
 async function until(cond: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
@@ -69,13 +59,13 @@ describe('ADS server (delta)', () => {
   let store: MemoryStore;
   let address: string;
   const open: DeltaAdsTestStream[] = [];
-  const v1 = snapshotOf();
+  const v1 = richSnapshot();
   // Only the "app" endpoints change.
-  const v2 = snapshotOf((g) => {
+  const v2 = richSnapshot((g) => {
     g.clusters![0]!.endpoints[0]!.port = 9999;
   });
   // The "canary" cluster goes away (the split no longer names it).
-  const v3 = snapshotOf((g) => {
+  const v3 = richSnapshot((g) => {
     g.routes!.find((r) => r.name === 'split')!.action = { kind: 'forward', clusters: [{ cluster: 'app', weight: 1 }] };
   });
 
@@ -225,7 +215,7 @@ describe('ADS server (delta)', () => {
     await s.next();
     s.send({ type_url: TYPE_URL.clusters });
     await s.next();
-    publish(snapshotOf((g) => {
+    publish(richSnapshot((g) => {
       g.clusters![0]!.endpoints[0]!.port = 9998;
       g.clusters![0]!.connectTimeoutMs = 2000;
       g.routes![0]!.match = { path: '/elsewhere' };

@@ -5,11 +5,9 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
-import { RouteGraphSchema } from '../../contracts/route-graph.schema';
-import { compileSnapshots } from '../../core/xds/compile';
 import { TYPE_URL, type XdsSnapshot } from '../../core/xds/snapshot';
 import type { ProxyConnection, ProxyConnectInput } from '../../server/db/proxy.repo';
-import { richRouteGraph } from '../../test/fixtures/route-graphs';
+import { richSnapshot } from '../../test/fixtures/route-graphs';
 import { openAdsStream, type AdsTestStream } from '../../test/support/ads-client';
 import { AdsServer, adsServiceDefinition, type ProxyStateStore } from './ads.server';
 import { XdsMetrics } from './metrics';
@@ -54,14 +52,6 @@ const node = (id: string, metadata: Record<string, unknown> = {}) => ({
   user_agent_version: '1.0',
 });
 
-function snapshotOf(mutate?: (g: ReturnType<typeof richRouteGraph>) => void): XdsSnapshot {
-  const g = richRouteGraph();
-  mutate?.(g);
-  const s = compileSnapshots(RouteGraphSchema.parse(g)).find((x) => x.nodeGroup === 'default');
-  assert.ok(s);
-  return s;
-}
-
 const names = (res: { resources: { type_url: string; value: Uint8Array }[] }) =>
   res.resources.map((r) => {
     const d = protos.decodeAny(r);
@@ -84,13 +74,13 @@ describe('ADS server (state of the world)', () => {
   let store: MemoryStore;
   let address: string;
   const open: { stream: AdsTestStream }[] = [];
-  const v1 = snapshotOf();
-  const v2 = snapshotOf((g) => {
+  const v1 = richSnapshot();
+  const v2 = richSnapshot((g) => {
     g.clusters![0]!.endpoints[0]!.port = 9999; // endpoints change
     g.routes![0]!.match = { path: '/older' }; // routes change
   });
   // Every type changes.
-  const v3 = snapshotOf((g) => {
+  const v3 = richSnapshot((g) => {
     g.clusters![1]!.connectTimeoutMs = 300;
     g.clusters![0]!.endpoints[0]!.port = 9998;
     g.listeners![0]!.port = 8090;

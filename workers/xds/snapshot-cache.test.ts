@@ -4,25 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RouteGraphSchema } from '../../contracts/route-graph.schema';
-import { compileSnapshots } from '../../core/xds/compile';
-import type { XdsSnapshot } from '../../core/xds/snapshot';
-import { richRouteGraph } from '../../test/fixtures/route-graphs';
+import { richSnapshot } from '../../test/fixtures/route-graphs';
 import { loadXdsProtos } from './protos';
 import { SnapshotCache } from './snapshot-cache';
 
-function snapshotOf(mutate?: (g: ReturnType<typeof richRouteGraph>) => void): XdsSnapshot {
-  const g = richRouteGraph();
-  mutate?.(g);
-  const s = compileSnapshots(RouteGraphSchema.parse(g)).find((x) => x.nodeGroup === 'default');
-  assert.ok(s);
-  return s;
-}
-
 test('a new version keeps the encoding of unchanged resources and re-encodes changed ones', () => {
   const cache = new SnapshotCache(loadXdsProtos());
-  const a = snapshotOf();
-  const b = snapshotOf((g) => {
+  const a = richSnapshot();
+  const b = richSnapshot((g) => {
     const split = g.routes?.find((r) => r.name === 'split');
     assert.ok(split && split.action.kind === 'forward');
     split.action.clusters = [{ cluster: 'app', weight: 50 }, { cluster: 'api', weight: 10 }, { cluster: 'canary', weight: 40 }];

@@ -7,6 +7,7 @@ import { formatTime } from '../../_lib/format';
 import { LiveRefresh } from '../../_lib/live-refresh';
 import { requireConsolePrincipal } from '../../_lib/session';
 import { VerifyChainButton } from './verify-chain-button';
+import { DataTable } from '../../_lib/data-table';
 
 export const metadata: Metadata = { title: 'Audit' };
 
@@ -69,40 +70,26 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
       {entries.length === 0 ? (
         <p className="muted">{filterQuery.size ? 'No entries match these filters. Loosen them, or Clear to see the whole log.' : 'The audit log is empty: every change made in this tenant will appear here.'}</p>
       ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Seq</th>
-                <th scope="col">At</th>
-                <th scope="col">Actor</th>
-                <th scope="col">Action</th>
-                <th scope="col">Target</th>
-                <th scope="col">Details</th>
-              </tr>
-            </thead>
-            <tbody>
-              {entries.map((e) => (
-                <tr key={e.seq}>
-                  <td>{e.seq}</td>
-                  <td>
-                    <time dateTime={e.at}>{formatTime(e.at)}</time>
-                  </td>
-                  <td>
-                    {e.actor.name} <span className="badge">{e.actor.type}</span>
-                  </td>
-                  <td className="mono">{e.action}</td>
-                  <td className="mono">
-                    {e.target.type}:{e.target.id}
-                  </td>
-                  <td className="mono" style={{ maxWidth: '28rem', wordBreak: 'break-word' }}>
-                    {JSON.stringify(e.details)}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable columns={['Seq', 'At', 'Actor', 'Action', 'Target', 'Details']}>
+          {entries.map((e) => (
+            <tr key={e.seq}>
+              <td>{e.seq}</td>
+              <td>
+                <time dateTime={e.at}>{formatTime(e.at)}</time>
+              </td>
+              <td>
+                {e.actor.name} <span className="badge">{e.actor.type}</span>
+              </td>
+              <td className="mono">{e.action}</td>
+              <td className="mono">
+                {e.target.type}:{e.target.id}
+              </td>
+              <td className="mono" style={{ maxWidth: '28rem', wordBreak: 'break-word' }}>
+                {JSON.stringify(e.details)}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       <nav className="pager" aria-label="Pages">
         {input.before !== undefined && <Link href={`/audit${filterQuery.size ? `?${filterQuery}` : ''}`}>Newest</Link>}

@@ -6,6 +6,7 @@ import { callConsoleApi, describeConsoleFailure } from '../../_lib/console-api';
 import { formatTime } from '../../_lib/format';
 import { LiveStatus } from '../../_lib/live-status';
 import { useLiveData } from '../../_lib/use-live-data';
+import { DataTable } from '../../_lib/data-table';
 
 const CERTS = '/api/v1/certificates';
 const CAS = '/api/v1/cas';
@@ -60,58 +61,44 @@ export function CertificatesView({ canRotate }: { canRotate: boolean }) {
             name from a listener or cluster in the graph.
           </p>
         ) : (
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Subject</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Expires</th>
-                  <th scope="col">Used by</th>
-                  {canRotate && <th scope="col">Actions</th>}
-                </tr>
-              </thead>
-              <tbody>
-                {active.map((c) => {
-                  const e = expiryText(c);
-                  const users = [...c.usedBy.listeners.map((l) => `listener ${l}`), ...c.usedBy.clusters.map((k) => `cluster ${k}`)];
-                  return (
-                    <tr key={c.id}>
-                      <td>
-                        {c.name}
-                        <div className="small muted">
-                          {c.usage} · {c.source} · serial <span className="mono">{c.serial.slice(0, 16)}</span>
-                        </div>
-                      </td>
-                      <td className="small">
-                        {c.commonName}
-                        {c.dnsNames.length > 0 && <div className="muted">{c.dnsNames.join(', ')}</div>}
-                      </td>
-                      <td>
-                        <span className={`badge ${e.cls}`}>{e.text}</span>
-                        {c.revocationReason && <div className="small muted">{c.revocationReason}</div>}
-                      </td>
-                      <td className="small">
-                        {formatTime(c.notAfter)}
-                        <div className="muted">renew from {formatTime(c.renewAt)}</div>
-                      </td>
-                      <td className="small">{users.length === 0 ? <span className="muted">not referenced by the live graph</span> : users.join(', ')}</td>
-                      {canRotate && (
-                        <td>
-                          {c.status === 'active' && c.source === 'builtin' && (
-                            <button type="button" className="secondary" disabled={busy !== null} onClick={() => void rotate(c)} aria-label={`Rotate ${c.name} now`}>
-                              {busy === c.id ? 'Rotating…' : 'Rotate now'}
-                            </button>
-                          )}
-                        </td>
+          <DataTable columns={['Name', 'Subject', 'Status', 'Expires', 'Used by', canRotate && 'Actions']}>
+            {active.map((c) => {
+              const e = expiryText(c);
+              const users = [...c.usedBy.listeners.map((l) => `listener ${l}`), ...c.usedBy.clusters.map((k) => `cluster ${k}`)];
+              return (
+                <tr key={c.id}>
+                  <td>
+                    {c.name}
+                    <div className="small muted">
+                      {c.usage} · {c.source} · serial <span className="mono">{c.serial.slice(0, 16)}</span>
+                    </div>
+                  </td>
+                  <td className="small">
+                    {c.commonName}
+                    {c.dnsNames.length > 0 && <div className="muted">{c.dnsNames.join(', ')}</div>}
+                  </td>
+                  <td>
+                    <span className={`badge ${e.cls}`}>{e.text}</span>
+                    {c.revocationReason && <div className="small muted">{c.revocationReason}</div>}
+                  </td>
+                  <td className="small">
+                    {formatTime(c.notAfter)}
+                    <div className="muted">renew from {formatTime(c.renewAt)}</div>
+                  </td>
+                  <td className="small">{users.length === 0 ? <span className="muted">not referenced by the live graph</span> : users.join(', ')}</td>
+                  {canRotate && (
+                    <td>
+                      {c.status === 'active' && c.source === 'builtin' && (
+                        <button type="button" className="secondary" disabled={busy !== null} onClick={() => void rotate(c)} aria-label={`Rotate ${c.name} now`}>
+                          {busy === c.id ? 'Rotating…' : 'Rotate now'}
+                        </button>
                       )}
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
+                    </td>
+                  )}
+                </tr>
+              );
+            })}
+          </DataTable>
         )}
       </section>
       <section className="card" aria-labelledby="cas-h">
@@ -127,38 +114,25 @@ export function CertificatesView({ canRotate }: { canRotate: boolean }) {
         ) : cas.result.data.cas.length === 0 ? (
           <p className="muted">No CA yet: the tenant&apos;s CA is created when the first certificate is issued.</p>
         ) : (
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Subject</th>
-                  <th scope="col">Kind</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Valid until</th>
-                  <th scope="col">CRL</th>
-                </tr>
-              </thead>
-              <tbody>
-                {cas.result.data.cas.map((ca) => (
-                  <tr key={ca.id}>
-                    <td className="small">{ca.subject}</td>
-                    <td>
-                      {ca.kind}
-                      {!ca.keyOnline && <div className="small muted">key offline</div>}
-                    </td>
-                    <td>
-                      <span className={`badge ${ca.status === 'active' ? 'active' : ca.status === 'retiring' ? 'stale' : ''}`}>{ca.status}</span>
-                    </td>
-                    <td className="small">{formatTime(ca.notAfter)}</td>
-                    <td className="small">
-                      <a href={ca.crlPath}>CRL #{ca.crlNumber}</a>
-                      {ca.crlNextUpdate && <div className="muted">next {formatTime(ca.crlNextUpdate)}</div>}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable columns={['Subject', 'Kind', 'Status', 'Valid until', 'CRL']}>
+            {cas.result.data.cas.map((ca) => (
+              <tr key={ca.id}>
+                <td className="small">{ca.subject}</td>
+                <td>
+                  {ca.kind}
+                  {!ca.keyOnline && <div className="small muted">key offline</div>}
+                </td>
+                <td>
+                  <span className={`badge ${ca.status === 'active' ? 'active' : ca.status === 'retiring' ? 'stale' : ''}`}>{ca.status}</span>
+                </td>
+                <td className="small">{formatTime(ca.notAfter)}</td>
+                <td className="small">
+                  <a href={ca.crlPath}>CRL #{ca.crlNumber}</a>
+                  {ca.crlNextUpdate && <div className="muted">next {formatTime(ca.crlNextUpdate)}</div>}
+                </td>
+              </tr>
+            ))}
+          </DataTable>
         )}
       </section>
     </>

@@ -8,6 +8,7 @@ import { API, describeConsoleFailure } from '../../_lib/console-api';
 import { formatTime } from '../../_lib/format';
 import { LiveStatus } from '../../_lib/live-status';
 import { useLiveData } from '../../_lib/use-live-data';
+import { DataTable } from '../../_lib/data-table';
 
 type ProxyRow = ProxyStatusView;
 type AgentRow = AgentView;
@@ -98,59 +99,47 @@ export function FleetView() {
             {shownProxies.length === 0 ? (
               <p className="muted">No proxy matches the filter. Clear it to see all {proxyRows.length}.</p>
             ) : (
-              <div className="table-wrap">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Node</th>
-                      <th scope="col">Group</th>
-                      <th scope="col">Connection</th>
-                      <th scope="col">Per type: state, sent / ACKed version</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {shownProxies.map((p) => (
-                      <tr key={p.id} data-node-id={p.nodeId}>
-                        <td>
-                          <span className="mono">{p.nodeId}</span> <span className={`badge ${STATUS_CLASS[proxyState(p)]}`}>{proxyState(p)}</span>
-                          {p.userAgent && <div className="small muted">{p.userAgent}</div>}
-                          <div className="small">
-                            <a href={`${API.proxies}/${encodeURIComponent(p.id)}/config-dump`} target="_blank" rel="noreferrer">
-                              config dump (JSON)
-                            </a>
-                          </div>
-                        </td>
-                        <td>
-                          {p.nodeGroup}
-                          <div className="small muted mono">latest {shortVersion(p.latestVersion)}</div>
-                        </td>
-                        <td>
-                          <span className={`badge ${p.connected ? 'live' : 'stale'}`}>{p.connected ? 'connected' : 'disconnected'}</span>
-                          {p.replica && <div className="small muted">via {p.replica}</div>}
-                          <div className="small muted">seen {formatTime(p.lastSeenAt)}</div>
-                        </td>
-                        <td>
-                          <ul className="ref-list small">
-                            {p.types.map((t) => (
-                              <li key={t.typeUrl}>
-                                <strong>{t.type}</strong> <span className={`badge ${STATUS_CLASS[t.status]}`}>{t.status}</span>{' '}
-                                <span className="mono">
-                                  {shortVersion(t.sentVersion)} / {shortVersion(t.ackedVersion)}
-                                </span>
-                                {t.status === 'NACKED' && t.error && (
-                                  <div className="error">
-                                    Envoy rejected {shortVersion(t.nackVersion)}: <span className="mono">{t.error}</span>
-                                  </div>
-                                )}
-                              </li>
-                            ))}
-                          </ul>
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <DataTable columns={['Node', 'Group', 'Connection', 'Per type: state, sent / ACKed version']}>
+                {shownProxies.map((p) => (
+                  <tr key={p.id} data-node-id={p.nodeId}>
+                    <td>
+                      <span className="mono">{p.nodeId}</span> <span className={`badge ${STATUS_CLASS[proxyState(p)]}`}>{proxyState(p)}</span>
+                      {p.userAgent && <div className="small muted">{p.userAgent}</div>}
+                      <div className="small">
+                        <a href={`${API.proxies}/${encodeURIComponent(p.id)}/config-dump`} target="_blank" rel="noreferrer">
+                          config dump (JSON)
+                        </a>
+                      </div>
+                    </td>
+                    <td>
+                      {p.nodeGroup}
+                      <div className="small muted mono">latest {shortVersion(p.latestVersion)}</div>
+                    </td>
+                    <td>
+                      <span className={`badge ${p.connected ? 'live' : 'stale'}`}>{p.connected ? 'connected' : 'disconnected'}</span>
+                      {p.replica && <div className="small muted">via {p.replica}</div>}
+                      <div className="small muted">seen {formatTime(p.lastSeenAt)}</div>
+                    </td>
+                    <td>
+                      <ul className="ref-list small">
+                        {p.types.map((t) => (
+                          <li key={t.typeUrl}>
+                            <strong>{t.type}</strong> <span className={`badge ${STATUS_CLASS[t.status]}`}>{t.status}</span>{' '}
+                            <span className="mono">
+                              {shortVersion(t.sentVersion)} / {shortVersion(t.ackedVersion)}
+                            </span>
+                            {t.status === 'NACKED' && t.error && (
+                              <div className="error">
+                                Envoy rejected {shortVersion(t.nackVersion)}: <span className="mono">{t.error}</span>
+                              </div>
+                            )}
+                          </li>
+                        ))}
+                      </ul>
+                    </td>
+                  </tr>
+                ))}
+              </DataTable>
             )}
           </>
         )}
@@ -173,58 +162,45 @@ export function FleetView() {
         ) : shownAgents.length === 0 ? (
           <p className="muted">No agent matches the filter. Clear it to see all {agentRows.length}.</p>
         ) : (
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Node</th>
-                  <th scope="col">Group</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Applied / desired</th>
-                  <th scope="col">Counters (match / drop packets)</th>
+          <DataTable columns={['Node', 'Group', 'Status', 'Applied / desired', 'Counters (match / drop packets)']}>
+            {shownAgents.map((a) => {
+              const byName = countersByName(a.counters);
+              return (
+                <tr key={a.id} data-agent={a.nodeName}>
+                  <td>
+                    {a.nodeName}
+                    <div className="small muted">
+                      agent {a.agentVersion || '?'} · kernel {a.kernelVersion || '?'}
+                    </div>
+                  </td>
+                  <td>{a.nodeGroup}</td>
+                  <td>
+                    <span className={`badge ${a.connected ? 'live' : 'stale'}`}>{a.connected ? 'connected' : 'disconnected'}</span>
+                    {a.failedVersion && <span className="badge failed">rejected {shortVersion(a.failedVersion)}</span>}
+                    {a.lastError && <div className="error small">{a.lastError}</div>}
+                    <div className="small muted">seen {formatTime(a.lastSeenAt)}</div>
+                  </td>
+                  <td className="mono">
+                    {shortVersion(a.appliedVersion)} / {shortVersion(a.desiredVersion)}{' '}
+                    <span className={`badge ${a.desiredVersion === null ? '' : a.inSync ? 'synced' : 'stale'}`}>
+                      {a.desiredVersion === null ? 'nothing pushed' : a.inSync ? 'in sync' : 'behind'}
+                    </span>
+                  </td>
+                  <td className="small">
+                    {byName.length === 0
+                      ? '—'
+                      : byName.slice(0, 10).map((c) => (
+                          <div key={c.name} className="mono">
+                            {c.name}: {c.matchPackets} / {c.dropPackets}
+                          </div>
+                        ))}
+                    {byName.length > 10 && <div className="muted">… {byName.length - 10} more</div>}
+                    {a.countersAt && <div className="muted">at {formatTime(a.countersAt)}</div>}
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {shownAgents.map((a) => {
-                  const byName = countersByName(a.counters);
-                  return (
-                    <tr key={a.id} data-agent={a.nodeName}>
-                      <td>
-                        {a.nodeName}
-                        <div className="small muted">
-                          agent {a.agentVersion || '?'} · kernel {a.kernelVersion || '?'}
-                        </div>
-                      </td>
-                      <td>{a.nodeGroup}</td>
-                      <td>
-                        <span className={`badge ${a.connected ? 'live' : 'stale'}`}>{a.connected ? 'connected' : 'disconnected'}</span>
-                        {a.failedVersion && <span className="badge failed">rejected {shortVersion(a.failedVersion)}</span>}
-                        {a.lastError && <div className="error small">{a.lastError}</div>}
-                        <div className="small muted">seen {formatTime(a.lastSeenAt)}</div>
-                      </td>
-                      <td className="mono">
-                        {shortVersion(a.appliedVersion)} / {shortVersion(a.desiredVersion)}{' '}
-                        <span className={`badge ${a.desiredVersion === null ? '' : a.inSync ? 'synced' : 'stale'}`}>
-                          {a.desiredVersion === null ? 'nothing pushed' : a.inSync ? 'in sync' : 'behind'}
-                        </span>
-                      </td>
-                      <td className="small">
-                        {byName.length === 0
-                          ? '—'
-                          : byName.slice(0, 10).map((c) => (
-                              <div key={c.name} className="mono">
-                                {c.name}: {c.matchPackets} / {c.dropPackets}
-                              </div>
-                            ))}
-                        {byName.length > 10 && <div className="muted">… {byName.length - 10} more</div>}
-                        {a.countersAt && <div className="muted">at {formatTime(a.countersAt)}</div>}
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
+              );
+            })}
+          </DataTable>
         )}
       </section>
     </>

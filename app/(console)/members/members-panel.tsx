@@ -5,6 +5,7 @@ import { useState } from 'react';
 import type { MemberView } from '@/server/services/member.service';
 import { callApi, describeFailure } from '../../_lib/api-client';
 import { useHydrated } from '../../_lib/use-hydrated';
+import { DataTable } from '../../_lib/data-table';
 
 const ROLES = ['viewer', 'operator', 'approver', 'admin'] as const;
 
@@ -70,58 +71,45 @@ export function MembersPanel({ members, selfUserId }: { members: MemberView[]; s
       <p role="status" aria-live="polite" className={error ? 'error' : 'ok'}>
         {error ?? notice}
       </p>
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">User</th>
-              <th scope="col">Role</th>
-              <th scope="col">
-                <span className="skip-link">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {members.map((m) => (
-              <tr key={m.id}>
-                <td>
-                  {m.user.displayName} <span className="muted mono">{m.user.username}</span>
-                  {m.user.id === selfUserId && <span className="badge">you</span>}
-                </td>
-                <td>
-                  <label>
-                    <span className="skip-link">Role of {m.user.username}</span>
-                    <select
-                      defaultValue={m.role}
-                      disabled={busy || !hydrated}
-                      onChange={(e) => run(() => callApi('PATCH', `/api/v1/members/${m.id}`, { role: e.target.value }), `${m.user.username} is now ${e.target.value}.`)}
-                    >
-                      {ROLES.map((r) => (
-                        <option key={r}>{r}</option>
-                      ))}
-                    </select>
-                  </label>
-                </td>
-                <td>
-                  <button
-                    type="button"
-                    className="danger"
-                    disabled={busy || !hydrated}
-                    aria-label={`Remove ${m.user.username}`}
-                    onClick={() => {
-                      if (window.confirm(`Remove ${m.user.username} from this tenant? Their sessions and tokens here end.`)) {
-                        void run(() => callApi('DELETE', `/api/v1/members/${m.id}`), `${m.user.username} removed.`);
-                      }
-                    }}
-                  >
-                    Remove
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable columns={['User', 'Role', <span key="actions" className="skip-link">Actions</span>]}>
+        {members.map((m) => (
+          <tr key={m.id}>
+            <td>
+              {m.user.displayName} <span className="muted mono">{m.user.username}</span>
+              {m.user.id === selfUserId && <span className="badge">you</span>}
+            </td>
+            <td>
+              <label>
+                <span className="skip-link">Role of {m.user.username}</span>
+                <select
+                  defaultValue={m.role}
+                  disabled={busy || !hydrated}
+                  onChange={(e) => run(() => callApi('PATCH', `/api/v1/members/${m.id}`, { role: e.target.value }), `${m.user.username} is now ${e.target.value}.`)}
+                >
+                  {ROLES.map((r) => (
+                    <option key={r}>{r}</option>
+                  ))}
+                </select>
+              </label>
+            </td>
+            <td>
+              <button
+                type="button"
+                className="danger"
+                disabled={busy || !hydrated}
+                aria-label={`Remove ${m.user.username}`}
+                onClick={() => {
+                  if (window.confirm(`Remove ${m.user.username} from this tenant? Their sessions and tokens here end.`)) {
+                    void run(() => callApi('DELETE', `/api/v1/members/${m.id}`), `${m.user.username} removed.`);
+                  }
+                }}
+              >
+                Remove
+              </button>
+            </td>
+          </tr>
+        ))}
+      </DataTable>
     </>
   );
 }

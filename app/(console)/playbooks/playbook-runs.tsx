@@ -5,6 +5,7 @@ import { callConsoleApi, describeConsoleFailure } from '../../_lib/console-api';
 import { formatTime } from '../../_lib/format';
 import { LiveStatus } from '../../_lib/live-status';
 import { useLiveData } from '../../_lib/use-live-data';
+import { DataTable } from '../../_lib/data-table';
 
 interface RunItem {
   id: string;
@@ -54,66 +55,52 @@ export function PlaybookRuns({ canDecide, canControl }: { canDecide: boolean; ca
           {message}
         </p>
       )}
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Target</th>
-              <th scope="col">Phase</th>
-              <th scope="col">Step</th>
-              <th scope="col">Started</th>
-              <th scope="col">By</th>
-              <th scope="col">Actions</th>
+      <DataTable columns={['Target', 'Phase', 'Step', 'Started', 'By', 'Actions']}>
+        {result.data.runs.map((r) => {
+          const steps = r.status.steps ?? 0;
+          const done = Math.min(r.currentStepIndex, steps);
+          const running = !['Completed', 'Compensated', 'Failed'].includes(r.phase);
+          return (
+            <tr key={r.id}>
+              <td>
+                <span className="mono">{r.target}</span>
+                <div className="muted small">{r.trigger.type === 'auto' ? 'started by a trigger' : 'started by hand'}</div>
+              </td>
+              <td>
+                <span className="badge">{r.phase}</span>
+                {r.failure && <div className="small error">{r.failure.message}</div>}
+              </td>
+              <td style={{ minWidth: '8rem' }}>
+                <div className="progress" role="progressbar" aria-valuenow={done} aria-valuemin={0} aria-valuemax={steps} aria-label={`Steps done of the run on ${r.target}`}>
+                  <span style={{ width: `${steps === 0 ? 0 : (done / steps) * 100}%` }} />
+                </div>
+                <span className="small">
+                  {done} / {steps}
+                </span>
+              </td>
+              <td>{formatTime(r.createdAt)}</td>
+              <td>{r.startedBy.name}</td>
+              <td>
+                {canDecide && r.phase === 'AwaitingApproval' && (
+                  <>
+                    <button type="button" disabled={busy} onClick={() => void act(r.id, 'approve')}>
+                      Approve
+                    </button>{' '}
+                    <button type="button" disabled={busy} onClick={() => void act(r.id, 'reject')}>
+                      Reject
+                    </button>{' '}
+                  </>
+                )}
+                {canControl && running && r.phase !== 'Compensating' && (
+                  <button type="button" disabled={busy} onClick={() => void act(r.id, 'abort')}>
+                    Abort
+                  </button>
+                )}
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {result.data.runs.map((r) => {
-              const steps = r.status.steps ?? 0;
-              const done = Math.min(r.currentStepIndex, steps);
-              const running = !['Completed', 'Compensated', 'Failed'].includes(r.phase);
-              return (
-                <tr key={r.id}>
-                  <td>
-                    <span className="mono">{r.target}</span>
-                    <div className="muted small">{r.trigger.type === 'auto' ? 'started by a trigger' : 'started by hand'}</div>
-                  </td>
-                  <td>
-                    <span className="badge">{r.phase}</span>
-                    {r.failure && <div className="small error">{r.failure.message}</div>}
-                  </td>
-                  <td style={{ minWidth: '8rem' }}>
-                    <div className="progress" role="progressbar" aria-valuenow={done} aria-valuemin={0} aria-valuemax={steps} aria-label={`Steps done of the run on ${r.target}`}>
-                      <span style={{ width: `${steps === 0 ? 0 : (done / steps) * 100}%` }} />
-                    </div>
-                    <span className="small">
-                      {done} / {steps}
-                    </span>
-                  </td>
-                  <td>{formatTime(r.createdAt)}</td>
-                  <td>{r.startedBy.name}</td>
-                  <td>
-                    {canDecide && r.phase === 'AwaitingApproval' && (
-                      <>
-                        <button type="button" disabled={busy} onClick={() => void act(r.id, 'approve')}>
-                          Approve
-                        </button>{' '}
-                        <button type="button" disabled={busy} onClick={() => void act(r.id, 'reject')}>
-                          Reject
-                        </button>{' '}
-                      </>
-                    )}
-                    {canControl && running && r.phase !== 'Compensating' && (
-                      <button type="button" disabled={busy} onClick={() => void act(r.id, 'abort')}>
-                        Abort
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
+          );
+        })}
+      </DataTable>
     </>
   );
 }

@@ -122,6 +122,7 @@ deny contains msg if {
     },
   ],
 };
+import { DataTable } from '../../_lib/data-table';
 
 const SAMPLE_INPUT = {
   request: { attributes: { request: { http: { method: 'GET', path: '/', host: 'example.com', headers: { 'x-user': 'ada' } } } }, parsed_path: [''] },
@@ -515,35 +516,22 @@ export function PolicyWorkbench({
             ) : !decisions || decisions.rows.length === 0 ? (
               <p className="muted">No decisions logged yet. Decisions are sampled (EXTAUTHZ_DECISION_LOG_SAMPLE_RATE); send requests through a bound route.</p>
             ) : (
-              <div className="table-wrap">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">At</th>
-                      <th scope="col">Decision</th>
-                      <th scope="col">Request</th>
-                      <th scope="col">Route</th>
-                      <th scope="col">Time</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {decisions.rows.map((d) => (
-                      <tr key={d.id}>
-                        <td>{formatTime(d.at ?? d.createdAt)}</td>
-                        <td>
-                          <span className={`badge ${d.allowed ? 'live' : 'rejected'}`}>{d.allowed ? 'allow' : 'deny'}</span>
-                          {d.error && <span className="error small"> {d.error}</span>}
-                        </td>
-                        <td className="mono">
-                          {d.method} {d.path}
-                        </td>
-                        <td className="mono">{d.route ?? '—'}</td>
-                        <td>{d.durationUs !== undefined ? `${d.durationUs} µs` : '—'}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <DataTable columns={['At', 'Decision', 'Request', 'Route', 'Time']}>
+                {decisions.rows.map((d) => (
+                  <tr key={d.id}>
+                    <td>{formatTime(d.at ?? d.createdAt)}</td>
+                    <td>
+                      <span className={`badge ${d.allowed ? 'live' : 'rejected'}`}>{d.allowed ? 'allow' : 'deny'}</span>
+                      {d.error && <span className="error small"> {d.error}</span>}
+                    </td>
+                    <td className="mono">
+                      {d.method} {d.path}
+                    </td>
+                    <td className="mono">{d.route ?? '—'}</td>
+                    <td>{d.durationUs !== undefined ? `${d.durationUs} µs` : '—'}</td>
+                  </tr>
+                ))}
+              </DataTable>
             )}
           </div>
         )}

@@ -5,6 +5,7 @@ import { getAppDb } from '@/server/app-db';
 import { listTenantRevisions } from '@/server/services/revision-read.service';
 import { formatTime } from '../../_lib/format';
 import { requireConsolePrincipal } from '../../_lib/session';
+import { DataTable } from '../../_lib/data-table';
 
 export const metadata: Metadata = { title: 'Revisions' };
 
@@ -22,40 +23,26 @@ export default async function RevisionsPage({ searchParams }: { searchParams: Pr
           No revisions yet. Build a route graph in the <Link href="/graph">Graph editor</Link> and save it as a revision.
         </p>
       ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">#</th>
-                <th scope="col">State</th>
-                <th scope="col">Message</th>
-                <th scope="col">Created</th>
-                <th scope="col">By</th>
-                <th scope="col">Diff</th>
-              </tr>
-            </thead>
-            <tbody>
-              {revisions.map((r) => (
-                <tr key={r.id}>
-                  <td>
-                    <Link href={`/revisions/${r.id}`}>#{r.number}</Link>
-                  </td>
-                  <td>
-                    <span className={`badge ${r.live ? 'live' : r.state}`}>{r.live ? 'live' : r.state}</span>
-                  </td>
-                  <td>{r.message || <span className="muted">—</span>}</td>
-                  <td>{formatTime(r.createdAt)}</td>
-                  <td className="mono">{r.createdById}</td>
-                  <td>
-                    <Link href={`/revisions/${r.id}/diff`} aria-label={`Diff of revision ${r.number}`}>
-                      diff
-                    </Link>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable columns={['#', 'State', 'Message', 'Created', 'By', 'Diff']}>
+          {revisions.map((r) => (
+            <tr key={r.id}>
+              <td>
+                <Link href={`/revisions/${r.id}`}>#{r.number}</Link>
+              </td>
+              <td>
+                <span className={`badge ${r.live ? 'live' : r.state}`}>{r.live ? 'live' : r.state}</span>
+              </td>
+              <td>{r.message || <span className="muted">—</span>}</td>
+              <td>{formatTime(r.createdAt)}</td>
+              <td className="mono">{r.createdById}</td>
+              <td>
+                <Link href={`/revisions/${r.id}/diff`} aria-label={`Diff of revision ${r.number}`}>
+                  diff
+                </Link>
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       <nav className="pager" aria-label="Pages">
         {raw.before !== undefined && <Link href="/revisions">Newest</Link>}

@@ -6,6 +6,7 @@ import { formatTime } from '../../_lib/format';
 import { LiveStatus } from '../../_lib/live-status';
 import { useLiveData } from '../../_lib/use-live-data';
 import { phaseClass, type RolloutItem } from './rollout-types';
+import { DataTable } from '../../_lib/data-table';
 
 export function RolloutList({ onlyAwaitingApproval = false }: { onlyAwaitingApproval?: boolean }) {
   const { result, live, updatedAt } = useLiveData<{ rollouts: RolloutItem[] }>(`${API.rollouts}?limit=100`, ['rollouts']);
@@ -31,46 +32,32 @@ function RolloutRows({ result, onlyAwaitingApproval }: { result: ConsoleResult<{
     );
   }
   return (
-    <div className="table-wrap">
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Route</th>
-            <th scope="col">Phase</th>
-            <th scope="col">Step</th>
-            <th scope="col">Canary weight</th>
-            <th scope="col">Started</th>
-            <th scope="col">By</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((r) => (
-            <tr key={r.id}>
-              <td>
-                <Link href={`/rollouts/${r.id}`}>{r.route}</Link>
-                <div className="muted small mono">
-                  {r.spec.stableCluster} → {r.spec.canaryCluster}
-                </div>
-              </td>
-              <td>
-                <span className={`badge ${phaseClass(r.phase)}`}>{r.phase}</span>
-                {r.pauseReason && <div className="small muted">{r.pauseReason}</div>}
-              </td>
-              <td>
-                {Math.min(r.currentStepIndex + 1, r.steps)} / {r.steps}
-              </td>
-              <td style={{ minWidth: '8rem' }}>
-                <div className="progress" role="progressbar" aria-valuenow={r.canaryWeight} aria-valuemin={0} aria-valuemax={100} aria-label={`Canary weight of ${r.route}`}>
-                  <span style={{ width: `${r.canaryWeight}%` }} />
-                </div>
-                <span className="small">{r.canaryWeight}%</span>
-              </td>
-              <td>{formatTime(r.createdAt)}</td>
-              <td>{r.startedBy.name}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable columns={['Route', 'Phase', 'Step', 'Canary weight', 'Started', 'By']}>
+      {rows.map((r) => (
+        <tr key={r.id}>
+          <td>
+            <Link href={`/rollouts/${r.id}`}>{r.route}</Link>
+            <div className="muted small mono">
+              {r.spec.stableCluster} → {r.spec.canaryCluster}
+            </div>
+          </td>
+          <td>
+            <span className={`badge ${phaseClass(r.phase)}`}>{r.phase}</span>
+            {r.pauseReason && <div className="small muted">{r.pauseReason}</div>}
+          </td>
+          <td>
+            {Math.min(r.currentStepIndex + 1, r.steps)} / {r.steps}
+          </td>
+          <td style={{ minWidth: '8rem' }}>
+            <div className="progress" role="progressbar" aria-valuenow={r.canaryWeight} aria-valuemin={0} aria-valuemax={100} aria-label={`Canary weight of ${r.route}`}>
+              <span style={{ width: `${r.canaryWeight}%` }} />
+            </div>
+            <span className="small">{r.canaryWeight}%</span>
+          </td>
+          <td>{formatTime(r.createdAt)}</td>
+          <td>{r.startedBy.name}</td>
+        </tr>
+      ))}
+    </DataTable>
   );
 }

@@ -6,6 +6,7 @@ import type { ApiTokenView } from '@/server/services/token.service';
 import { callApi, describeFailure } from '../../_lib/api-client';
 import { formatTime } from '../../_lib/format';
 import { useHydrated } from '../../_lib/use-hydrated';
+import { DataTable } from '../../_lib/data-table';
 
 export function TokensPanel({ tokens }: { tokens: ApiTokenView[] }) {
   const router = useRouter();
@@ -83,44 +84,27 @@ export function TokensPanel({ tokens }: { tokens: ApiTokenView[] }) {
       {tokens.length === 0 ? (
         <p className="muted">No tokens yet.</p>
       ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Prefix</th>
-                <th scope="col">Status</th>
-                <th scope="col">Created</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Last used</th>
-                <th scope="col">
-                  <span className="skip-link">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {tokens.map((t) => (
-                <tr key={t.id}>
-                  <td>{t.name}</td>
-                  <td className="mono">ps_{t.prefix}_…</td>
-                  <td>
-                    <span className={`badge ${t.status}`}>{t.status}</span>
-                  </td>
-                  <td>{formatTime(t.createdAt)}</td>
-                  <td>{t.expiresAt ? formatTime(t.expiresAt) : 'never'}</td>
-                  <td>{formatTime(t.lastUsedAt)}</td>
-                  <td>
-                    {t.status === 'active' && (
-                      <button type="button" className="danger" disabled={busy || !hydrated} onClick={() => revoke(t)} aria-label={`Revoke token ${t.name}`}>
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable columns={['Name', 'Prefix', 'Status', 'Created', 'Expires', 'Last used', <span key="actions" className="skip-link">Actions</span>]}>
+          {tokens.map((t) => (
+            <tr key={t.id}>
+              <td>{t.name}</td>
+              <td className="mono">ps_{t.prefix}_…</td>
+              <td>
+                <span className={`badge ${t.status}`}>{t.status}</span>
+              </td>
+              <td>{formatTime(t.createdAt)}</td>
+              <td>{t.expiresAt ? formatTime(t.expiresAt) : 'never'}</td>
+              <td>{formatTime(t.lastUsedAt)}</td>
+              <td>
+                {t.status === 'active' && (
+                  <button type="button" className="danger" disabled={busy || !hydrated} onClick={() => revoke(t)} aria-label={`Revoke token ${t.name}`}>
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </>
   );

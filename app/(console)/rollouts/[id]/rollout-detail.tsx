@@ -7,6 +7,7 @@ import { formatTime } from '../../../_lib/format';
 import { LiveStatus } from '../../../_lib/live-status';
 import { useLiveData } from '../../../_lib/use-live-data';
 import { FINISHED, phaseClass, type RolloutDetail } from '../rollout-types';
+import { DataTable } from '../../../_lib/data-table';
 
 function describeStep(s: RolloutStep): string {
   switch (s.kind) {
@@ -61,34 +62,27 @@ const figure = (m: MetricMeasurement['metric'], v: number | null) => (v === null
 /** The latest analysis run as figures per version (canary vs stable), with its verdict per metric. */
 function LatestFigures({ analysis: a }: { analysis: AnalysisMeasurement }) {
   return (
-    <div className="table-wrap">
-      <table className="small">
+    <DataTable
+      columns={['Metric', `Canary (${a.canaryRequests} req)`, `Stable (${a.stableRequests} req)`, 'Verdict']}
+      className="small"
+      caption={
         <caption>
           Latest analysis (step {a.stepIndex + 1}, run {a.run}): <span className={`badge ${a.verdict === 'pass' ? 'synced' : a.verdict === 'fail' ? 'failed' : 'stale'}`}>{a.verdict}</span>
         </caption>
-        <thead>
-          <tr>
-            <th scope="col">Metric</th>
-            <th scope="col">Canary ({a.canaryRequests} req)</th>
-            <th scope="col">Stable ({a.stableRequests} req)</th>
-            <th scope="col">Verdict</th>
-          </tr>
-        </thead>
-        <tbody>
-          {a.metrics.map((m) => (
-            <tr key={m.metric}>
-              <th scope="row">{METRIC_LABEL[m.metric]}</th>
-              <td className="mono">{figure(m.metric, m.canary)}</td>
-              <td className="mono">{figure(m.metric, m.stable)}</td>
-              <td title={m.reason}>
-                {m.verdict}
-                {m.reason && <div className="muted">{m.reason}</div>}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+      }
+    >
+      {a.metrics.map((m) => (
+        <tr key={m.metric}>
+          <th scope="row">{METRIC_LABEL[m.metric]}</th>
+          <td className="mono">{figure(m.metric, m.canary)}</td>
+          <td className="mono">{figure(m.metric, m.stable)}</td>
+          <td title={m.reason}>
+            {m.verdict}
+            {m.reason && <div className="muted">{m.reason}</div>}
+          </td>
+        </tr>
+      ))}
+    </DataTable>
   );
 }
 
