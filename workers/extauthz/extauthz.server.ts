@@ -16,7 +16,7 @@
  * swaps one at once; after a lost connection everything is reloaded. Decisions are sampled into
  * DecisionLog (credentials redacted), written in batches off the request path.
  *
- * Served by a minimal unary gRPC server on its own HTTP/2 framing (grpc-unary.ts, TCP_NODELAY, no per-call framework
+ * Served by ProxyShard's gRPC server on its own HTTP/2 framing (workers/grpc/grpc-h2.server.ts, TCP_NODELAY, no per-call framework
  * overhead). The hot path per Check: decode only the CheckRequest fields the input uses (check-codec.ts),
  * build the input, evaluate the Wasm (its JSON written straight into the module's memory, wasm-evaluator.ts),
  * answer with CheckResponse bytes encoded once per distinct decision (Envoy's own protos, proto-loader's
@@ -37,7 +37,7 @@ import { insertDecisionLogs, type DecisionLogInput } from '../../server/db/polic
 import { findLivePolicy, listAllLiveRequestPolicies, POLICY_NOTIFY_CHANNEL, type LivePolicy, type PolicyNotification } from '../../server/db/policy.repo';
 import { createWasmEvaluator, type WasmEvaluator } from '../../server/opa/wasm-evaluator';
 import { createCheckResponseEncoder, decodeCheckRequest } from './check-codec';
-import { GrpcStatus, GrpcStatusError, startUnaryGrpcServer } from './grpc-unary';
+import { GrpcStatus, GrpcStatusError, startGrpcServer } from '../grpc/grpc-h2.server';
 
 export const EXTAUTHZ_CLUSTER = 'proxyshard-extauthz';
 
@@ -285,7 +285,7 @@ export async function startExtAuthzServer(opts: ExtAuthzServerOptions): Promise<
   await listen();
   await reload();
 
-  const server = await startUnaryGrpcServer({
+  const server = await startGrpcServer({
     host: opts.host ?? '127.0.0.1',
     port: opts.port,
     methods: {

@@ -5,13 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { TYPE_URL, type XdsSnapshot } from '../../core/xds/snapshot';
 import type { ProxyConnection, ProxyConnectInput } from '../../server/db/proxy.repo';
 import { richSnapshot } from '../../test/fixtures/route-graphs';
 import { openDeltaAdsStream, type DeltaAdsTestStream } from '../../test/support/ads-client';
 import { AdsServer, adsServiceDefinition, type ProxyStateStore } from './ads.server';
+import { grpcServiceMethods, startGrpcServer, type RunningGrpcServer } from '../grpc/grpc-h2.server';
 import { XdsMetrics } from './metrics';
 import { loadXdsProtos, type DeltaDiscoveryResponse } from './protos';
 import { SnapshotCache } from './snapshot-cache';
@@ -53,7 +53,7 @@ async function until(cond: () => boolean, what: string, timeoutMs = 3_000): Prom
 }
 
 describe('ADS server (delta)', () => {
-  let server: grpc.Server;
+  let server: RunningGrpcServer;
   let ads: AdsServer;
   let cache: SnapshotCache;
   let store: MemoryStore;
@@ -72,7 +72,6 @@ describe('ADS server (delta)', () => {
   const publish = (s: XdsSnapshot) => cache.set({ ...s, tenantId: 't-demo', nodeGroup: 'default' });
 
   before(async () => {
-    server = new grpc.Server();
     store = new MemoryStore();
     cache = new SnapshotCache(protos);
     ads = new AdsServer({
@@ -84,11 +83,9 @@ describe('ADS server (delta)', () => {
       replica: 'test',
       resolveTenant: async (slug) => (slug === 'demo' ? 't-demo' : undefined),
     });
-    server.addService(adsServiceDefinition(protos), ads.implementation());
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
-    address = `127.0.0.1:${port}`;
+    // The transport the xds process serves ADS on, with grpc-js clients (an independent HTTP/2 implementation).
+    server = await startGrpcServer({ host: '127.0.0.1', port: 0, methods: grpcServiceMethods(adsServiceDefinition(protos), ads.implementation()) });
+    address = `127.0.0.1:${server.port}`;
   });
 
   beforeEach(() => {
@@ -99,7 +96,7 @@ describe('ADS server (delta)', () => {
   after(async () => {
     for (const s of open) s.close();
     await ads.closeAll();
-    server.forceShutdown();
+    await server.close(0);
   });
 
   const connect = () => {

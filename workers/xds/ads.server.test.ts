@@ -10,6 +10,7 @@ import type { ProxyConnection, ProxyConnectInput } from '../../server/db/proxy.r
 import { richSnapshot } from '../../test/fixtures/route-graphs';
 import { openAdsStream, type AdsTestStream } from '../../test/support/ads-client';
 import { AdsServer, adsServiceDefinition, type ProxyStateStore } from './ads.server';
+import { grpcServiceMethods, startGrpcServer, type RunningGrpcServer } from '../grpc/grpc-h2.server';
 import { XdsMetrics } from './metrics';
 import { loadXdsProtos } from './protos';
 import { SnapshotCache } from './snapshot-cache';
@@ -68,7 +69,7 @@ async function until(cond: () => boolean, what: string, timeoutMs = 3_000): Prom
 }
 
 describe('ADS server (state of the world)', () => {
-  let server: grpc.Server;
+  let server: RunningGrpcServer;
   let ads: AdsServer;
   let cache: SnapshotCache;
   let store: MemoryStore;
@@ -88,7 +89,6 @@ describe('ADS server (state of the world)', () => {
   });
 
   before(async () => {
-    server = new grpc.Server();
     store = new MemoryStore();
     cache = new SnapshotCache(protos);
     ads = new AdsServer({
@@ -100,11 +100,9 @@ describe('ADS server (state of the world)', () => {
       replica: 'test',
       resolveTenant: async (slug) => TENANTS[slug],
     });
-    server.addService(adsServiceDefinition(protos), ads.implementation());
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
-    address = `127.0.0.1:${port}`;
+    // The transport the xds process serves ADS on, with grpc-js clients (an independent HTTP/2 implementation).
+    server = await startGrpcServer({ host: '127.0.0.1', port: 0, methods: grpcServiceMethods(adsServiceDefinition(protos), ads.implementation()) });
+    address = `127.0.0.1:${server.port}`;
   });
 
   beforeEach(() => {
@@ -116,7 +114,7 @@ describe('ADS server (state of the world)', () => {
   after(async () => {
     for (const o of open) o.stream.close();
     await ads.closeAll();
-    server.forceShutdown();
+    await server.close(0);
   });
 
   const connect = () => {

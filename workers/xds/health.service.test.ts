@@ -1,28 +1,26 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { grpcServiceMethods, startGrpcServer, type RunningGrpcServer } from '../grpc/grpc-h2.server';
 import { HealthStatus, healthServiceDefinition, type ServingStatus } from './health.service';
 
 describe('grpc.health.v1.Health', () => {
-  let server: grpc.Server;
+  let server: RunningGrpcServer;
   let client: grpc.Client;
   const health = new HealthStatus();
 
   before(async () => {
     health.set('', 'SERVING');
     health.set('xds', 'NOT_SERVING');
-    server = new grpc.Server();
-    server.addService(healthServiceDefinition, health.implementation());
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
+    server = await startGrpcServer({ host: '127.0.0.1', port: 0, methods: grpcServiceMethods(healthServiceDefinition, health.implementation()) });
+    const port = server.port;
     const Client = grpc.makeGenericClientConstructor(healthServiceDefinition, 'Health');
     client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   });
 
-  after(() => {
+  after(async () => {
     client.close();
-    server.forceShutdown();
+    await server.close(0);
   });
 
   const check = (service: string) =>

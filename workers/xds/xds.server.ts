@@ -1,12 +1,12 @@
 /**
  * The xds process, assembled: snapshot cache rebuilt from PostgreSQL and kept current by LISTEN/NOTIFY,
- * the ADS and gRPC health services on one gRPC port, `/healthz` and `/metrics` on an HTTP port, and proxy
+ * the ADS and gRPC health services on one gRPC port (our own HTTP/2 framing, workers/grpc/grpc-h2.server.ts), `/healthz` and `/metrics` on an HTTP port, and proxy
  * state written back to PostgreSQL. `startXdsServer` is what workers/xds/main.ts and the tests call.
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Db } from '../../server/db/client';
 import { pingDatabase } from '../../server/db/health.repo';
@@ -16,6 +16,7 @@ import { findLatestSnapshot, listLatestSnapshots, saveSnapshotTypeVersions, type
 import { findTenantBySlug } from '../../server/db/tenant.repo';
 import { getAppKeyBox } from '../../server/pki/key-box';
 import { getCertificateMaterialById } from '../../server/services/certificate.service';
+import { grpcServiceMethods, startGrpcServer, type GrpcServerTls, type RunningGrpcServer } from '../grpc/grpc-h2.server';
 import { ADS_SERVICE_NAME, AdsServer, adsServiceDefinition, type ProxyStateStore } from './ads.server';
 import { HealthStatus, healthServiceDefinition } from './health.service';
 import { XdsMetrics } from './metrics';
@@ -47,12 +48,7 @@ export interface XdsServerOptions {
   tls?: XdsServerTls;
 }
 
-export interface XdsServerTls {
-  certChainPem: string;
-  privateKeyPem: string;
-  /** When set, clients must present a certificate this CA bundle verifies (mTLS). */
-  clientCaPem?: string;
-}
+export type XdsServerTls = GrpcServerTls;
 
 export interface RunningXdsServer {
   grpcPort: number;
@@ -132,7 +128,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
     onError: (err) => log.warn({ err }, 'snapshot notification connection problem'),
   });
 
-  let grpcServer: grpc.Server | undefined;
+  let grpcServer: RunningGrpcServer | undefined;
   let httpServer: HttpServer | undefined;
   let stateWriter: ProxyStateWriter | undefined;
   try {
@@ -164,22 +160,20 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
       resolveTenant: async (slug) => (await findTenantBySlug(db, slug))?.id,
     });
 
-    const server = new grpc.Server({
-      // Envoy keeps one long-lived stream; answer its keepalive pings.
-      'grpc.keepalive_permit_without_calls': 1,
-      'grpc.http2.min_ping_interval_without_data_ms': 10_000,
-      'grpc.max_receive_message_length': 16 * 1024 * 1024,
-      'grpc.max_send_message_length': 64 * 1024 * 1024,
+    const server = await startGrpcServer({
+      host,
+      port: opts.grpcPort,
+      methods: {
+        ...grpcServiceMethods(adsServiceDefinition(protos), ads.implementation()),
+        ...grpcServiceMethods(healthServiceDefinition, health.implementation()),
+        ...Object.assign({}, ...(opts.services ?? []).map((extra) => grpcServiceMethods(extra.definition, extra.implementation))),
+      },
+      maxMessageBytes: 16 * 1024 * 1024,
+      tls: opts.tls,
+      onInternalError: (err, path) => log.error({ err, path }, 'gRPC call failed'),
     });
     grpcServer = server;
-    server.addService(adsServiceDefinition(protos), ads.implementation());
-    server.addService(healthServiceDefinition, health.implementation());
-    for (const extra of opts.services ?? []) server.addService(extra.definition, extra.implementation);
-    const grpcPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${host}:${opts.grpcPort}`, serverCredentials(opts.tls), (err, port) =>
-        err ? reject(err) : resolve(port),
-      ),
-    );
+    const grpcPort = server.port;
     health.set('', 'SERVING');
     health.set(ADS_SERVICE_NAME, 'SERVING');
 
@@ -230,7 +224,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
           health.closeWatchers();
           await listener.close();
           await ads.closeAll();
-          await shutdownGrpc(server, 5_000);
+          await server.close(5_000);
           await closeHttp(httpServer);
           await Promise.allSettled([...reloads.values()]);
           await stateWriter?.flush();
@@ -241,19 +235,10 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
     };
   } catch (err) {
     await listener.close();
-    grpcServer?.forceShutdown();
+    await grpcServer?.close(0);
     await closeHttp(httpServer);
     throw err;
   }
-}
-
-function serverCredentials(tls: XdsServerTls | undefined): grpc.ServerCredentials {
-  if (tls === undefined) return grpc.ServerCredentials.createInsecure();
-  return grpc.ServerCredentials.createSsl(
-    tls.clientCaPem !== undefined ? Buffer.from(tls.clientCaPem) : null,
-    [{ cert_chain: Buffer.from(tls.certChainPem), private_key: Buffer.from(tls.privateKeyPem) }],
-    tls.clientCaPem !== undefined,
-  );
 }
 
 /** Certificate material from the tenant's PKI (server/services/certificate.service.ts), decrypted with the app key box. */
@@ -281,19 +266,6 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
       timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
-}
-
-function shutdownGrpc(server: grpc.Server, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, graceMs);
-    server.tryShutdown(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 function closeHttp(server: HttpServer | undefined): Promise<void> {

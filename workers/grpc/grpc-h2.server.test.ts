@@ -9,20 +9,20 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { CHECK_PATH, loadExtAuthzProtos } from './extauthz.server';
-import { GrpcStatus, GrpcStatusError, lengthPrefixed, startUnaryGrpcServer, type RunningUnaryGrpcServer } from './grpc-unary';
+import { CHECK_PATH, loadExtAuthzProtos } from '../extauthz/extauthz.server';
+import { GrpcStatus, GrpcStatusError, lengthPrefixed, startGrpcServer, type RunningGrpcServer } from './grpc-h2.server';
 
 type Json = Record<string, unknown>;
 const def = loadExtAuthzProtos() as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
 const Authorization = def.envoy.service.auth.v3.Authorization;
 const Check = Authorization.service.Check!;
 
-let server: RunningUnaryGrpcServer;
+let server: RunningGrpcServer;
 let client: grpc.Client;
 let behaviour: (req: Json) => Json | GrpcStatusError | Promise<Json | GrpcStatusError> = () => ({});
 
 before(async () => {
-  server = await startUnaryGrpcServer({
+  server = await startGrpcServer({
     host: '127.0.0.1',
     port: 0,
     methods: {
@@ -165,7 +165,7 @@ test('many calls in flight on one connection, headers in CONTINUATION frames, pi
 });
 
 test('a request larger than the limit is RESOURCE_EXHAUSTED; a connection that does not speak HTTP/2 is closed', async () => {
-  const small = await startUnaryGrpcServer({
+  const small = await startGrpcServer({
     host: '127.0.0.1',
     port: 0,
     maxMessageBytes: 1000,
@@ -206,7 +206,7 @@ test('a request larger than the limit is RESOURCE_EXHAUSTED; a connection that d
 test('close: calls in flight are answered, the client gets GOAWAY, new connections are refused', async () => {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
-  const s = await startUnaryGrpcServer({
+  const s = await startGrpcServer({
     host: '127.0.0.1',
     port: 0,
     methods: { [CHECK_PATH]: { deserialize: (b: Buffer) => b, serialize: (b: Buffer) => b, handle: async (b: Buffer) => (await gate, b) } },

@@ -1,31 +1,44 @@
 /**
- * A minimal gRPC server for unary methods, on its own HTTP/2 framing (h2-frames.ts) over node:net — the
- * ext_authz hot path.
+ * A gRPC server on its own HTTP/2 framing (h2-frames.ts) over node:net or node:tls: unary methods (the
+ * ext_authz hot path) and streaming methods (the xds process' ADS streams, its health Watch, the agent
+ * channel).
  *
  * Why not @grpc/grpc-js's Server: profiling the ext_authz server under Envoy at 1,000 req/s (bench/
  * extauthz-latency.ts --cpu-prof) showed about half of its CPU per Check in grpc-js's per-call machinery
  * (interceptor chain, metadata objects, channelz, stream wrappers) around a handler that itself needs tens of
  * microseconds. Why not node:http2 either: with grpc-js gone, node:http2's per-stream machinery (a Duplex
  * stream object per call, header objects built and validated both ways, events, nextTicks) was the largest
- * share left: 40–45 % of the server's CPU per Check in the same profile. This server parses the frames of a
- * connection in one pass per socket read, keeps a few fields per call, and writes every response a read
- * produced in one socket write, with the response's frames prebuilt per distinct message.
+ * share left: 40–45 % of the server's CPU per Check in the same profile. The xds process pays the same per
+ * message on its long-lived ADS streams: a push to 1,000 proxies is 1,000 response writes and 1,000 ACKs
+ * read (bench/xds-commit-to-ack.ts). This server parses the frames of a connection in one pass per socket
+ * read, keeps a few fields per stream, writes a message as one prebuilt DATA frame, and writes everything a
+ * read (or a push) produced on a connection in one socket write.
  *
- *   request   POST <:path>, content-type application/grpc[+proto], one length-prefixed message
- *   response  HEADERS (:status 200) + one length-prefixed message + trailers grpc-status 0,
- *             or a trailers-only response with grpc-status / grpc-message (percent-encoded) on error
+ *   request   POST <:path>, content-type application/grpc[+proto], length-prefixed messages
+ *   unary     HEADERS (:status 200) + one length-prefixed message + trailers grpc-status 0, or a
+ *             trailers-only response with grpc-status / grpc-message (percent-encoded) on error
+ *   streaming HEADERS when the first message goes out, the messages, then trailers with the call's status
+ *
+ * Streaming calls are ServerStreamCall objects with the part of @grpc/grpc-js's server call API that
+ * ProxyShard's services use, so the same implementation runs on either server (grpcServiceMethods):
+ * events 'data' (a request message), 'end' (the client half-closed), 'cancelled' (RST_STREAM from the client
+ * or the connection lost), 'close' (the call is over, whichever way); `request` (server-streaming), `write`,
+ * `end`, `cancelled`, `getPeer`, and grpc-js's convention that emitting 'error' with `{ code, details }`
+ * ends the call with that status.
  *
  * HTTP/2 as a server must (RFC 9113): connection preface and SETTINGS exchange, HPACK with the dynamic table
- * for what the client sends, flow control both ways (the client may send up to a whole message per stream;
- * responses wait for window when the client's windows are small), CONTINUATION, PING, RST_STREAM, GOAWAY
- * both ways, stream-id rules, a concurrent-stream limit (REFUSED_STREAM beyond it); protocol errors end the
- * connection with GOAWAY and the error code. TCP_NODELAY on every connection (node's http2 server leaves
- * Nagle's algorithm on). Not supported (not needed by Envoy's ext_authz client): compressed messages
- * (answered UNIMPLEMENTED; we never advertise grpc-accept-encoding), streaming methods, TLS (the server
- * listens on loopback or a private network, like the xDS server), HTTP/1.1 upgrade. Deadlines (grpc-timeout)
- * are left to the client: answers are computed synchronously, long before any sensible deadline.
+ * for what the client sends, flow control both ways (stream and connection windows are topped up as request
+ * bytes are consumed; responses wait for window when the client's windows are small), CONTINUATION, PING,
+ * RST_STREAM, GOAWAY both ways, stream-id rules, a concurrent-stream limit (REFUSED_STREAM beyond it);
+ * protocol errors end the connection with GOAWAY and the error code. TCP_NODELAY on every connection. TLS
+ * (with ALPN h2 and, optionally, client certificates checked against a CA) when `tls` is given. Not
+ * supported: compressed messages (answered UNIMPLEMENTED; we never advertise grpc-accept-encoding), HTTP/1.1
+ * upgrade, metadata for handlers. Deadlines (grpc-timeout) are left to the client.
  */
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
+import type * as grpc from '@grpc/grpc-js';
 import {
   CONNECTION_PREFACE,
   createHeaderDecoder,
@@ -50,6 +63,7 @@ import {
 /** gRPC status codes used here (grpc/doc/statuscodes.md). */
 export const GrpcStatus = {
   OK: 0,
+  UNKNOWN: 2,
   INVALID_ARGUMENT: 3,
   RESOURCE_EXHAUSTED: 8,
   UNIMPLEMENTED: 12,
@@ -74,20 +88,39 @@ export interface UnaryMethod<Req, Res> {
   handle(request: Req): Res | GrpcStatusError | Promise<Res | GrpcStatusError>;
 }
 
-export interface UnaryGrpcServerOptions {
+export interface StreamingMethod<Req, Res> {
+  /** true: the client streams too (bidi); false: one request message, then the server streams. */
+  requestStream: boolean;
+  deserialize(bytes: Buffer): Req;
+  serialize(response: Res): Buffer;
+  /** Called when the call starts (bidi) or when its request message arrived (server-streaming). */
+  start(call: ServerStreamCall<Req, Res>): void;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type GrpcMethod = UnaryMethod<any, any> | StreamingMethod<any, any>;
+
+export interface GrpcServerTls {
+  certChainPem: string;
+  privateKeyPem: string;
+  /** When set, clients must present a certificate this CA bundle verifies (mTLS). */
+  clientCaPem?: string;
+}
+
+export interface GrpcServerOptions {
   host: string;
   /** 0 = any free port. */
   port: number;
   /** Full method paths (`/package.Service/Method`) → implementation. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  methods: Record<string, UnaryMethod<any, any>>;
+  methods: Record<string, GrpcMethod>;
   /** Largest request message accepted, bytes; default 4 MiB (gRPC's default). */
   maxMessageBytes?: number;
+  tls?: GrpcServerTls;
   /** Called for failures that end a call with INTERNAL (handler exceptions, undecodable messages). */
   onInternalError?: (err: unknown, path: string) => void;
 }
 
-export interface RunningUnaryGrpcServer {
+export interface RunningGrpcServer {
   port: number;
   /** Stops accepting, lets running calls finish (GOAWAY), and destroys what is left after `graceMs`. */
   close(graceMs?: number): Promise<void>;
@@ -155,6 +188,20 @@ function templateOf(message: Buffer): ResponseTemplate {
   return t;
 }
 
+/** Trailers (or a trailers-only response) carrying a status. */
+function statusBlock(code: number, details: string, trailersOnly: boolean): Buffer {
+  if (code === GrpcStatus.OK && details === '' && !trailersOnly) return OK_TRAILER_BLOCK;
+  const fields: [string, string][] = trailersOnly
+    ? [
+        [':status', '200'],
+        ['content-type', 'application/grpc+proto'],
+      ]
+    : [];
+  fields.push(['grpc-status', String(code)]);
+  if (details !== '') fields.push(['grpc-message', encodeGrpcMessage(details)]);
+  return encodeHeaderBlock(fields);
+}
+
 class ConnectionError extends Error {
   constructor(
     readonly code: number,
@@ -164,28 +211,75 @@ class ConnectionError extends Error {
   }
 }
 
-interface Call {
+interface Stream {
   id: number;
   path: string;
-  method: UnaryMethod<unknown, unknown> | undefined;
-  /** Request bytes received so far. */
+  method: GrpcMethod | undefined;
+  /** Request bytes received and not yet consumed (unary: the whole request; streaming: a partial message). */
   chunks: Buffer[];
   size: number;
   /** The client ended its side (END_STREAM received). */
   remoteClosed: boolean;
-  /** An answer was chosen (written or waiting for window); later DATA is ignored. */
+  /** Our side is finished (unary: an answer was chosen; streaming: the status is written or queued); later request DATA is ignored. */
   answered: boolean;
   /** What the client lets us send on this stream. */
   sendWindow: number;
-  /** Response DATA not yet sent for want of window, then the trailers. */
-  pendingData?: Buffer;
+  /** Response HEADERS written (streaming). */
+  headersSent: boolean;
+  /** Response DATA not yet sent for want of window (length-prefixed messages, or what is left of one), then the trailers. */
+  pending: Buffer[];
   pendingTrailers?: Buffer;
+  /** Request bytes consumed since the stream's receive window was last topped up. */
+  consumed: number;
+  /** The call object of a streaming method. */
+  call?: ServerStreamCall<unknown, unknown>;
 }
 
 interface ServerContext {
-  methods: Record<string, UnaryMethod<unknown, unknown>>;
+  methods: Record<string, GrpcMethod>;
   maxMessage: number;
+  /** The receive window we give each stream (SETTINGS_INITIAL_WINDOW_SIZE). */
+  streamWindow: number;
   onInternalError?: (err: unknown, path: string) => void;
+}
+
+const isStreaming = (m: GrpcMethod | undefined): m is StreamingMethod<unknown, unknown> => m !== undefined && 'start' in m;
+
+/**
+ * A streaming call (see the header for the API). Requests arrive as 'data' events; `write` sends a response
+ * message; `end` (or emitting 'error' with a status) ends the call.
+ */
+export class ServerStreamCall<Req, Res> extends EventEmitter {
+  /** The request message of a server-streaming call. */
+  request: Req = undefined as Req;
+  cancelled = false;
+
+  constructor(
+    private readonly conn: Connection,
+    /** @internal */ readonly stream: Stream,
+    private readonly serialize: (response: Res) => Buffer,
+  ) {
+    super();
+    // grpc-js's convention: `call.emit('error', { code, details })` ends the call with that status.
+    this.on('error', (err: { code?: number; details?: string; message?: string }) => {
+      this.conn.finishStream(this.stream, err.code ?? GrpcStatus.UNKNOWN, err.details ?? err.message ?? '');
+    });
+  }
+
+  getPeer(): string {
+    return this.conn.peer;
+  }
+
+  /** Sends a response message (queued when the client's flow-control window is full). */
+  write(message: Res): boolean {
+    this.conn.sendMessage(this.stream, this.serialize(message));
+    return true;
+  }
+
+  /** Ends the call with grpc-status OK, after the messages written before. */
+  end(): void {
+    this.conn.finishStream(this.stream, GrpcStatus.OK, '');
+  }
 }
 
 /** One client connection: frames in, frames out. */
@@ -196,7 +290,7 @@ class Connection {
   private inRead = false;
   private flushQueued = false;
   private readonly decoder: HeaderDecoder = createHeaderDecoder(HEADER_TABLE_SIZE);
-  private readonly calls = new Map<number, Call>();
+  private readonly calls = new Map<number, Stream>();
   private lastStreamId = 0;
   /** A header block spread over HEADERS + CONTINUATION frames. */
   private headerBlock: { streamId: number; parts: Buffer[]; size: number; endStream: boolean } | undefined;
@@ -206,19 +300,22 @@ class Connection {
   private receivedSinceRefill = 0;
   private goingAway = false;
   private ended = false;
+  readonly peer: string;
 
   constructor(
     readonly socket: net.Socket,
     private readonly ctx: ServerContext,
   ) {
+    this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => {});
+    socket.on('close', () => this.onClose());
     this.write(
       settingsFrame([
         [Setting.MAX_CONCURRENT_STREAMS, MAX_CONCURRENT_STREAMS],
-        // A whole request message fits the stream's window: no per-stream WINDOW_UPDATE needed.
-        [Setting.INITIAL_WINDOW_SIZE, Math.min(MAX_WINDOW, ctx.maxMessage + 5 + 1024)],
+        // A whole request message fits the stream's window; streams get it topped up as they consume it.
+        [Setting.INITIAL_WINDOW_SIZE, ctx.streamWindow],
         [Setting.ENABLE_PUSH, 0],
       ]),
     );
@@ -248,6 +345,14 @@ class Connection {
       this.inRead = false;
     }
     this.flush();
+  }
+
+  /** The socket is gone: every call still open is cancelled. */
+  private onClose(): void {
+    this.ended = true;
+    const open = [...this.calls.values()];
+    this.calls.clear();
+    for (const s of open) this.cancelStream(s);
   }
 
   private readFrames(): void {
@@ -305,11 +410,16 @@ class Connection {
       case FrameType.PRIORITY:
         if (payload.length !== 5) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'PRIORITY of wrong size');
         return;
-      case FrameType.RST_STREAM:
+      case FrameType.RST_STREAM: {
         if (streamId === 0 || payload.length !== 4) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad RST_STREAM');
-        this.calls.delete(streamId);
+        const s = this.calls.get(streamId);
+        if (s !== undefined) {
+          this.calls.delete(streamId);
+          this.cancelStream(s);
+        }
         this.endIfIdle();
         return;
+      }
       case FrameType.SETTINGS:
         return this.onSettings(flags, streamId, payload);
       case FrameType.PING:
@@ -390,7 +500,15 @@ class Connection {
       return;
     }
     const data = unpad(flags, payload);
-    if (!call.answered) {
+    if (call.call !== undefined) {
+      // A long-lived stream: give back the window as its bytes are consumed.
+      call.consumed += payload.length;
+      if (call.consumed >= this.ctx.streamWindow / 2 && !(flags & Flag.END_STREAM)) {
+        this.write(windowUpdateFrame(call.id, call.consumed));
+        call.consumed = 0;
+      }
+      if (!call.answered && data.length > 0) this.onStreamData(call, data);
+    } else if (!call.answered) {
       call.size += data.length;
       if (call.size > this.ctx.maxMessage + 5) {
         this.answerStatus(call, GrpcStatus.RESOURCE_EXHAUSTED, `request larger than ${this.ctx.maxMessage} bytes`);
@@ -398,7 +516,63 @@ class Connection {
         call.chunks.push(data);
       }
     }
-    if (flags & Flag.END_STREAM) this.remoteEnd(call);
+    if (flags & Flag.END_STREAM && this.calls.get(streamId) === call) this.remoteEnd(call);
+  }
+
+  /** Request bytes of a streaming call: every complete message goes to the call. */
+  private onStreamData(s: Stream, data: Buffer): void {
+    s.chunks.push(data);
+    s.size += data.length;
+    if (s.size < 5) return;
+    let buf = s.chunks.length === 1 ? s.chunks[0]! : Buffer.concat(s.chunks, s.size);
+    s.chunks = [];
+    s.size = 0;
+    const method = s.method as StreamingMethod<unknown, unknown>;
+    while (buf.length >= 5 && !s.answered) {
+      const length = buf.readUInt32BE(1);
+      if (length > this.ctx.maxMessage) {
+        this.finishStream(s, GrpcStatus.RESOURCE_EXHAUSTED, `request message larger than ${this.ctx.maxMessage} bytes`);
+        return;
+      }
+      if (buf.length < 5 + length) break;
+      if (buf[0] !== 0) {
+        this.finishStream(s, GrpcStatus.UNIMPLEMENTED, 'compressed messages are not supported');
+        return;
+      }
+      const bytes = buf.subarray(5, 5 + length);
+      buf = buf.subarray(5 + length);
+      let message: unknown;
+      try {
+        message = method.deserialize(bytes);
+      } catch (err) {
+        this.ctx.onInternalError?.(err, s.path);
+        this.finishStream(s, GrpcStatus.INTERNAL, 'cannot decode the request message');
+        return;
+      }
+      const call = s.call!;
+      if (method.requestStream) {
+        call.emit('data', message);
+      } else if (call.request === undefined) {
+        call.request = message;
+        this.startCall(s, method, call);
+      } else {
+        this.finishStream(s, GrpcStatus.INTERNAL, 'a server-streaming call carries exactly one request message');
+        return;
+      }
+    }
+    if (buf.length > 0 && !s.answered) {
+      s.chunks.push(buf);
+      s.size = buf.length;
+    }
+  }
+
+  private startCall(s: Stream, method: StreamingMethod<unknown, unknown>, call: ServerStreamCall<unknown, unknown>): void {
+    try {
+      method.start(call);
+    } catch (err) {
+      this.ctx.onInternalError?.(err, s.path);
+      this.finishStream(s, GrpcStatus.INTERNAL, err instanceof Error ? err.message : 'internal error');
+    }
   }
 
   private endHeaderBlock(): void {
@@ -428,31 +602,40 @@ class Connection {
       return;
     }
     const path = headers.get(':path') ?? '';
-    const call: Call = {
+    const method = this.ctx.methods[path];
+    const call: Stream = {
       id: hb.streamId,
       path,
-      method: this.ctx.methods[path],
+      method,
       chunks: [],
       size: 0,
       remoteClosed: false,
       answered: false,
       sendWindow: this.peerInitialWindow,
+      headersSent: false,
+      pending: [],
+      consumed: 0,
     };
     this.calls.set(call.id, call);
     if (headers.get(':method') !== 'POST') this.answerHttp(call, 405);
     else if (!(headers.get('content-type') ?? '').startsWith('application/grpc')) this.answerHttp(call, 415);
-    else if (call.method === undefined) this.answerStatus(call, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
-    if (hb.endStream) this.remoteEnd(call);
+    else if (method === undefined) this.answerStatus(call, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
+    else if (isStreaming(method)) {
+      call.call = new ServerStreamCall(this, call, method.serialize);
+      if (method.requestStream) this.startCall(call, method, call.call);
+    }
+    if (hb.endStream && this.calls.get(call.id) === call) this.remoteEnd(call);
   }
 
-  /** The client's side of a call ended: run the method on the request, unless answered already. */
-  private remoteEnd(call: Call): void {
+  /** The client's side of a call ended: unary calls run the method on the request, unless answered already. */
+  private remoteEnd(call: Stream): void {
     call.remoteClosed = true;
+    if (call.call !== undefined) return this.remoteEndStream(call, call.call);
     if (call.answered) {
-      if (call.pendingData === undefined && call.pendingTrailers === undefined) this.closeCall(call);
+      if (call.pending.length === 0 && call.pendingTrailers === undefined) this.closeCall(call);
       return;
     }
-    const method = call.method!;
+    const method = call.method as UnaryMethod<unknown, unknown>;
     const body = call.chunks.length === 1 ? call.chunks[0]! : Buffer.concat(call.chunks, call.size);
     call.chunks = [];
     if (body.length < 5 || body.readUInt32BE(1) !== body.length - 5) {
@@ -504,11 +687,24 @@ class Connection {
     }
   }
 
-  private answerMessage(call: Call, message: Buffer): void {
+  private remoteEndStream(s: Stream, call: ServerStreamCall<unknown, unknown>): void {
+    if (s.answered) {
+      if (s.pending.length === 0 && s.pendingTrailers === undefined) this.closeCall(s);
+      return;
+    }
+    if (s.size > 0) {
+      this.finishStream(s, GrpcStatus.INTERNAL, 'the request ended inside a message');
+      return;
+    }
+    if ((s.method as StreamingMethod<unknown, unknown>).requestStream) call.emit('end');
+    else if (call.request === undefined) this.finishStream(s, GrpcStatus.INTERNAL, 'a server-streaming call carries exactly one request message');
+  }
+
+  private answerMessage(call: Stream, message: Buffer): void {
     if (!this.calls.has(call.id) || this.ended) return;
     call.answered = true;
     const t = templateOf(message);
-    if (t.dataLength <= this.sendWindow && t.dataLength <= call.sendWindow && t.dataLength <= DEFAULT_MAX_FRAME_SIZE) {
+    if (t.dataLength <= this.sendWindow && t.dataLength <= call.sendWindow && t.dataLength <= this.peerMaxFrameSize) {
       // Fast path: the prebuilt frames with this stream's id.
       const bytes = Buffer.from(t.bytes);
       for (const off of t.idOffsets) bytes.writeUInt32BE(call.id, off);
@@ -519,46 +715,83 @@ class Connection {
       return;
     }
     for (const f of headerFrames(call.id, RESPONSE_HEADER_BLOCK, false, this.peerMaxFrameSize)) this.write(f);
-    call.pendingData = lengthPrefixed(message);
+    call.pending.push(lengthPrefixed(message));
     call.pendingTrailers = OK_TRAILER_BLOCK;
     this.sendPending();
   }
 
   /** Trailers-only response: one header block with END_STREAM. */
-  private answerStatus(call: Call, code: number, details: string): void {
+  private answerStatus(call: Stream, code: number, details: string): void {
     if (!this.calls.has(call.id) || this.ended) return;
     call.answered = true;
-    const block = encodeHeaderBlock([
-      [':status', '200'],
-      ['content-type', 'application/grpc+proto'],
-      ['grpc-status', String(code)],
-      ['grpc-message', encodeGrpcMessage(details)],
-    ]);
-    for (const f of headerFrames(call.id, block, true, this.peerMaxFrameSize)) this.write(f);
+    for (const f of headerFrames(call.id, statusBlock(code, details, true), true, this.peerMaxFrameSize)) this.write(f);
     this.closeCall(call);
   }
 
   /** Not a gRPC request at all: a bare HTTP status. */
-  private answerHttp(call: Call, status: number): void {
+  private answerHttp(call: Stream, status: number): void {
     call.answered = true;
     for (const f of headerFrames(call.id, encodeHeaderBlock([[':status', String(status)]]), true, this.peerMaxFrameSize)) this.write(f);
     this.closeCall(call);
   }
 
+  /** One response message of a streaming call, as a DATA frame (or queued for window). */
+  sendMessage(s: Stream, message: Buffer): void {
+    if (s.answered || this.ended || this.calls.get(s.id) !== s) return;
+    if (!s.headersSent) {
+      for (const f of headerFrames(s.id, RESPONSE_HEADER_BLOCK, false, this.peerMaxFrameSize)) this.write(f);
+      s.headersSent = true;
+    }
+    const length = 5 + message.length;
+    if (s.pending.length === 0 && length <= this.sendWindow && length <= s.sendWindow && length <= this.peerMaxFrameSize) {
+      const f = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
+      f.writeUIntBE(length, 0, 3);
+      f[3] = FrameType.DATA;
+      f[4] = 0;
+      f.writeUInt32BE(s.id, 5);
+      f[9] = 0;
+      f.writeUInt32BE(message.length, 10);
+      f.set(message, 14);
+      this.sendWindow -= length;
+      s.sendWindow -= length;
+      this.write(f);
+    } else {
+      s.pending.push(lengthPrefixed(message));
+      this.sendPending();
+    }
+    this.scheduleFlush();
+  }
+
+  /** Ends a streaming call with a status, after what it wrote. */
+  finishStream(s: Stream, code: number, details: string): void {
+    if (s.answered || this.ended || this.calls.get(s.id) !== s) return;
+    s.answered = true;
+    s.chunks = [];
+    s.size = 0;
+    const block = statusBlock(code, details, !s.headersSent);
+    if (s.pending.length > 0) s.pendingTrailers = block;
+    else {
+      for (const f of headerFrames(s.id, block, true, this.peerMaxFrameSize)) this.write(f);
+      this.closeCall(s);
+    }
+    this.scheduleFlush();
+  }
+
   /** Sends what waited for flow-control window, in stream order. */
   private sendPending(): void {
     for (const call of this.calls.values()) {
-      while (call.pendingData !== undefined && call.pendingData.length > 0) {
-        const n = Math.min(call.pendingData.length, this.sendWindow, call.sendWindow, this.peerMaxFrameSize);
+      while (call.pending.length > 0) {
+        const head = call.pending[0]!;
+        const n = Math.min(head.length, this.sendWindow, call.sendWindow, this.peerMaxFrameSize);
         if (n <= 0) break;
-        this.write(frame(FrameType.DATA, 0, call.id, call.pendingData.subarray(0, n)));
+        this.write(frame(FrameType.DATA, 0, call.id, head.subarray(0, n)));
         this.sendWindow -= n;
         call.sendWindow -= n;
-        call.pendingData = call.pendingData.subarray(n);
+        if (n === head.length) call.pending.shift();
+        else call.pending[0] = head.subarray(n);
       }
-      if (call.pendingData !== undefined && call.pendingData.length === 0 && call.pendingTrailers !== undefined) {
+      if (call.pending.length === 0 && call.pendingTrailers !== undefined) {
         for (const f of headerFrames(call.id, call.pendingTrailers, true, this.peerMaxFrameSize)) this.write(f);
-        call.pendingData = undefined;
         call.pendingTrailers = undefined;
         this.closeCall(call);
       }
@@ -566,16 +799,29 @@ class Connection {
   }
 
   /** Our side ended (END_STREAM sent). A client still sending is told to stop (RST_STREAM NO_ERROR). */
-  private closeCall(call: Call): void {
+  private closeCall(call: Stream): void {
     if (!call.remoteClosed) this.write(rstStreamFrame(call.id, ErrorCode.NO_ERROR));
     this.calls.delete(call.id);
+    call.call?.emit('close');
     this.endIfIdle();
   }
 
-  private resetCall(call: Call, code: number): void {
+  private resetCall(call: Stream, code: number): void {
     this.write(rstStreamFrame(call.id, code));
     this.calls.delete(call.id);
+    this.cancelStream(call);
     this.endIfIdle();
+  }
+
+  /** A streaming call ended without its status (reset, or the connection lost): 'cancelled', then 'close'. */
+  private cancelStream(s: Stream): void {
+    s.answered = true;
+    s.pending = [];
+    const call = s.call;
+    if (call === undefined || call.cancelled) return;
+    call.cancelled = true;
+    call.emit('cancelled');
+    call.emit('close');
   }
 
   private endIfIdle(): void {
@@ -627,11 +873,46 @@ function unpad(flags: number, payload: Buffer): Buffer {
   return payload.subarray(1, payload.length - pad);
 }
 
-export async function startUnaryGrpcServer(opts: UnaryGrpcServerOptions): Promise<RunningUnaryGrpcServer> {
-  const ctx: ServerContext = { methods: opts.methods, maxMessage: opts.maxMessageBytes ?? 4 * 1024 * 1024, onInternalError: opts.onInternalError };
+/**
+ * The methods of a service written for @grpc/grpc-js (definition + implementation), for this server. Unary
+ * handlers get `{ request, getPeer }` and a callback; streaming handlers get a ServerStreamCall (the subset
+ * of grpc-js's call API described in the header).
+ */
+export function grpcServiceMethods(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): Record<string, GrpcMethod> {
+  const methods: Record<string, GrpcMethod> = {};
+  for (const [name, def] of Object.entries(definition)) {
+    const handler = implementation[name] as ((...args: unknown[]) => void) | undefined;
+    if (handler === undefined) continue;
+    const deserialize = (b: Buffer) => def.requestDeserialize(b) as unknown;
+    const serialize = (r: unknown) => def.responseSerialize(r);
+    if (def.requestStream && !def.responseStream) throw new Error(`${def.path}: client-streaming methods are not supported`);
+    methods[def.path] = !def.responseStream
+      ? {
+          deserialize,
+          serialize,
+          handle: (request: unknown) =>
+            new Promise((resolve) => {
+              handler({ request, getPeer: () => '', cancelled: false }, (err: { code?: number; details?: string; message?: string } | null, value: unknown) => {
+                resolve(err ? new GrpcStatusError(err.code ?? GrpcStatus.UNKNOWN, err.details ?? err.message ?? '') : value);
+              });
+            }),
+        }
+      : { requestStream: def.requestStream, deserialize, serialize, start: (call) => handler(call) };
+  }
+  return methods;
+}
+
+export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningGrpcServer> {
+  const maxMessage = opts.maxMessageBytes ?? 4 * 1024 * 1024;
+  const ctx: ServerContext = {
+    methods: opts.methods,
+    maxMessage,
+    streamWindow: Math.min(MAX_WINDOW, maxMessage + 5 + 1024),
+    onInternalError: opts.onInternalError,
+  };
   const connections = new Set<Connection>();
   let closing = false;
-  const server = net.createServer((socket) => {
+  const onSocket = (socket: net.Socket) => {
     if (closing) {
       socket.destroy();
       return;
@@ -639,7 +920,21 @@ export async function startUnaryGrpcServer(opts: UnaryGrpcServerOptions): Promis
     const c = new Connection(socket, ctx);
     connections.add(c);
     socket.on('close', () => connections.delete(c));
-  });
+  };
+  const server: net.Server =
+    opts.tls === undefined
+      ? net.createServer(onSocket)
+      : tls
+          .createServer(
+            {
+              cert: opts.tls.certChainPem,
+              key: opts.tls.privateKeyPem,
+              ALPNProtocols: ['h2'],
+              ...(opts.tls.clientCaPem !== undefined ? { ca: opts.tls.clientCaPem, requestCert: true, rejectUnauthorized: true } : {}),
+            },
+            onSocket,
+          )
+          .on('tlsClientError', () => {});
 
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);

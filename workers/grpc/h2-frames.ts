@@ -1,5 +1,5 @@
 /**
- * HTTP/2 framing (RFC 9113) for the server side of unary gRPC: frame header parsing, frame building, and the
+ * HTTP/2 framing (RFC 9113) for the server side of gRPC: frame header parsing, frame building, and the
  * few HPACK (RFC 7541) encodings a gRPC response needs. Header blocks from the client are decoded by hpack.js
  * (dynamic table and Huffman coding); responses are encoded without the dynamic table (literal fields not
  * indexed, names from the static table where it has them, no Huffman), which every decoder accepts and which
@@ -160,7 +160,7 @@ export interface HeaderDecoder {
  * back one object per field), whose bookkeeping cost 14 µs per Envoy Check header block against 3 µs for the
  * decoding itself. Driven here through the same three members the stream methods call (`_decoder.push`,
  * `_decoder.isEmpty`, `_execute`, which hands each field to `push`), pinned to hpack.js 2.1.6 exactly in
- * package.json; h2-frames.test.ts and grpc-unary.test.ts decode real clients' blocks (Huffman, dynamic table).
+ * package.json; h2-frames.test.ts and grpc-h2.server.test.ts decode real clients' blocks (Huffman, dynamic table).
  */
 export function createHeaderDecoder(maxTableSize: number): HeaderDecoder {
   const d = hpack.decompressor.create({ table: { maxSize: maxTableSize } });
