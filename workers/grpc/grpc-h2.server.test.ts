@@ -1,8 +1,10 @@
 /**
- * The minimal unary gRPC server against a real gRPC client (@grpc/grpc-js): responses, status errors
+ * ProxyShard's gRPC server against a real gRPC client (@grpc/grpc-js): responses, status errors
  * (handler-chosen, thrown, undecodable), unknown methods, async handlers; and its HTTP/2 against node's own
  * HTTP/2 client: flow control with small windows, many calls in flight, CONTINUATION, PING, per-call
- * refusals, size limit, a client that is not HTTP/2, graceful close with GOAWAY.
+ * refusals, size limit, a client that is not HTTP/2, graceful close with GOAWAY; streaming calls (bidi and
+ * server-streaming: message framing across DATA frames, windows both ways, status, cancellation) and a
+ * grpc-js service definition served through grpcServiceMethods.
  */
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
@@ -10,7 +12,7 @@ import net from 'node:net';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { CHECK_PATH, loadExtAuthzProtos } from '../extauthz/extauthz.server';
-import { GrpcStatus, GrpcStatusError, lengthPrefixed, startGrpcServer, type RunningGrpcServer } from './grpc-h2.server';
+import { grpcServiceMethods, GrpcStatus, GrpcStatusError, lengthPrefixed, startGrpcServer, type RunningGrpcServer, type ServerStreamCall } from './grpc-h2.server';
 
 type Json = Record<string, unknown>;
 const def = loadExtAuthzProtos() as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
@@ -225,4 +227,184 @@ test('close: calls in flight are answered, the client gets GOAWAY, new connectio
     () => new Promise<void>((resolve, reject) => net.connect(s.port, '127.0.0.1').once('connect', () => resolve()).once('error', reject)),
   );
   session.destroy();
+});
+
+// ---- streaming calls (the xds process' ADS streams, health Watch, agent channel)
+
+/** Length-prefixed messages of a response body, as strings. */
+function messagesOf(data: Buffer): string[] {
+  const out: string[] = [];
+  for (let at = 0; at + 5 <= data.length; ) {
+    const len = data.readUInt32BE(at + 1);
+    out.push(data.subarray(at + 5, at + 5 + len).toString());
+    at += 5 + len;
+  }
+  return out;
+}
+
+test('bidi: messages split across and packed into DATA frames arrive whole and in order; small client windows; windows given back; status in trailers', async () => {
+  const events: string[] = [];
+  const s = await startGrpcServer({
+    host: '127.0.0.1',
+    port: 0,
+    // A 1 KB limit makes the stream's receive window about 2 KB: 30 messages of 300 bytes need it topped up.
+    maxMessageBytes: 1024,
+    methods: {
+      '/t.Echo/Bidi': {
+        requestStream: true,
+        deserialize: (b: Buffer) => b.toString(),
+        serialize: (m: string) => Buffer.from(m),
+        start: (call: ServerStreamCall<string, string>) => {
+          call.on('data', (m: string) => {
+            events.push(`data:${m.length}`);
+            // Every request is answered; the last one also with a 100 KiB message.
+            call.write(`echo:${m.slice(0, 8)}`);
+            if (m.startsWith('last')) call.write('z'.repeat(100 * 1024));
+          });
+          call.on('end', () => {
+            events.push('end');
+            call.end();
+          });
+          call.on('close', () => events.push('close'));
+        },
+      },
+    },
+  });
+  const session = http2.connect(`http://127.0.0.1:${s.port}`, { settings: { initialWindowSize: 1024 } });
+  try {
+    const req = session.request({ ':method': 'POST', ':path': '/t.Echo/Bidi', 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
+    const chunks: Buffer[] = [];
+    let trailers: http2.IncomingHttpHeaders = {};
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('trailers', (t) => (trailers = t));
+    const ended = new Promise<void>((resolve, reject) => req.on('end', resolve).on('error', reject));
+    const bodies = Array.from({ length: 30 }, (_, i) => `${String(i).padStart(2, '0')}-${'m'.repeat(297)}`);
+    bodies.push(`last-${'m'.repeat(100)}`);
+    const wire = Buffer.concat(bodies.map((b) => lengthPrefixed(Buffer.from(b))));
+    // Written in odd pieces: messages cross frame boundaries and several share one frame.
+    for (let at = 0; at < wire.length; at += 777) req.write(wire.subarray(at, at + 777));
+    req.end();
+    await ended;
+    const got = messagesOf(Buffer.concat(chunks));
+    assert.deepEqual(got.slice(0, 31), bodies.map((b) => `echo:${b.slice(0, 8)}`));
+    assert.equal(got[31], 'z'.repeat(100 * 1024));
+    assert.equal(trailers['grpc-status'], '0');
+    assert.deepEqual(events.slice(-2), ['end', 'close']);
+    assert.equal(events.filter((e) => e.startsWith('data:')).length, 31);
+  } finally {
+    session.close();
+    await s.close(500);
+  }
+});
+
+test('streaming: emitting a status ends the call with it; a client reset cancels the call; server-streaming gets its request first', async () => {
+  const seen: string[] = [];
+  const s = await startGrpcServer({
+    host: '127.0.0.1',
+    port: 0,
+    methods: {
+      '/t.S/Refuse': {
+        requestStream: true,
+        deserialize: (b: Buffer) => b.toString(),
+        serialize: (m: string) => Buffer.from(m),
+        start: (call: ServerStreamCall<string, string>) => {
+          call.on('data', (m: string) => call.emit('error', { code: 5, details: `no ${m} here: é` }));
+        },
+      },
+      '/t.S/Hold': {
+        requestStream: true,
+        deserialize: (b: Buffer) => b.toString(),
+        serialize: (m: string) => Buffer.from(m),
+        start: (call: ServerStreamCall<string, string>) => {
+          call.on('data', () => call.write('held'));
+          call.on('cancelled', () => seen.push(`cancelled:${call.cancelled}`));
+          call.on('close', () => seen.push('close'));
+        },
+      },
+      '/t.S/Watch': {
+        requestStream: false,
+        deserialize: (b: Buffer) => b.toString(),
+        serialize: (m: string) => Buffer.from(m),
+        start: (call: ServerStreamCall<string, string>) => {
+          for (let i = 0; i < 3; i++) call.write(`${call.request}-${i}`);
+          call.end();
+        },
+      },
+    },
+  });
+  const session = http2.connect(`http://127.0.0.1:${s.port}`);
+  try {
+    const refused = await h2Call(session, { ':path': '/t.S/Refuse' }, lengthPrefixed(Buffer.from('x')));
+    assert.equal(refused.headers['grpc-status'], '5');
+    assert.equal(decodeURIComponent(String(refused.headers['grpc-message'])), 'no x here: é');
+
+    const watch = await h2Call(session, { ':path': '/t.S/Watch' }, lengthPrefixed(Buffer.from('svc')));
+    assert.deepEqual(messagesOf(watch.data), ['svc-0', 'svc-1', 'svc-2']);
+    assert.equal(watch.trailers['grpc-status'], '0');
+
+    const req = session.request({ ':method': 'POST', ':path': '/t.S/Hold', 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
+    req.write(lengthPrefixed(Buffer.from('hi')));
+    await new Promise<void>((resolve) => req.once('data', () => resolve()));
+    req.close(http2.constants.NGHTTP2_CANCEL);
+    for (let i = 0; i < 50 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(seen, ['cancelled:true', 'close']);
+  } finally {
+    session.close();
+    await s.close(500);
+  }
+});
+
+test('grpcServiceMethods serves a grpc-js service definition (unary and bidi) to a grpc-js client', async () => {
+  const def: grpc.ServiceDefinition = {
+    Upper: {
+      path: '/t.Text/Upper',
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: (s: string) => Buffer.from(s),
+      requestDeserialize: (b: Buffer) => b.toString(),
+      responseSerialize: (s: string) => Buffer.from(s),
+      responseDeserialize: (b: Buffer) => b.toString(),
+    },
+    Chat: {
+      path: '/t.Text/Chat',
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: (s: string) => Buffer.from(s),
+      requestDeserialize: (b: Buffer) => b.toString(),
+      responseSerialize: (s: string) => Buffer.from(s),
+      responseDeserialize: (b: Buffer) => b.toString(),
+    },
+  };
+  const impl: grpc.UntypedServiceImplementation = {
+    Upper: ((call: { request: string }, cb: grpc.sendUnaryData<string>) =>
+      call.request === 'bad' ? cb({ code: grpc.status.INVALID_ARGUMENT, details: 'bad input' }) : cb(null, call.request.toUpperCase())) as grpc.UntypedHandleCall,
+    Chat: ((call: grpc.ServerDuplexStream<string, string>) => {
+      call.on('data', (m: string) => call.write(`<${m}>`));
+      call.on('end', () => call.end());
+    }) as grpc.UntypedHandleCall,
+  };
+  const s = await startGrpcServer({ host: '127.0.0.1', port: 0, methods: grpcServiceMethods(def, impl) });
+  const Client = grpc.makeGenericClientConstructor(def, 'Text');
+  const c = new Client(`127.0.0.1:${s.port}`, grpc.credentials.createInsecure()) as unknown as {
+    Upper(req: string, cb: (err: grpc.ServiceError | null, res?: string) => void): void;
+    Chat(): grpc.ClientDuplexStream<string, string>;
+    close(): void;
+  };
+  try {
+    assert.equal(await new Promise((resolve, reject) => c.Upper('abc', (err, res) => (err ? reject(err) : resolve(res)))), 'ABC');
+    const err = await new Promise<grpc.ServiceError | null>((resolve) => c.Upper('bad', (e) => resolve(e)));
+    assert.equal(err?.code, grpc.status.INVALID_ARGUMENT);
+    assert.equal(err?.details, 'bad input');
+    const chat = c.Chat();
+    const got: string[] = [];
+    chat.on('data', (m: string) => got.push(m));
+    const status = new Promise<grpc.StatusObject>((resolve) => chat.on('status', resolve));
+    for (const m of ['a', 'b', 'c']) chat.write(m);
+    chat.end();
+    assert.equal((await status).code, grpc.status.OK);
+    assert.deepEqual(got, ['<a>', '<b>', '<c>']);
+  } finally {
+    c.close();
+    await s.close(500);
+  }
 });
