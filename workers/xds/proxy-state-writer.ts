@@ -9,7 +9,7 @@
  * `touchIntervalMs`. Connects and disconnects are not batched (a disconnect flushes first).
  */
 import type { Logger } from 'pino';
-import { recordResourceStates, type ResourceStateChange } from '../../server/db/proxy.repo';
+import { recordResourceStates, type ResourceStateChange, type SqlExec } from '../../server/db/proxy.repo';
 import type { DbTx } from '../../server/db/tx';
 
 export interface ProxyStateWriterOptions {
@@ -46,7 +46,8 @@ export class ProxyStateWriter {
   private readonly touchIntervalMs: number;
 
   constructor(
-    private readonly db: DbTx,
+    /** Prisma, or a plain SqlExec (the xds process: a pg pool of its own). */
+    private readonly db: DbTx | SqlExec,
     private readonly log: Logger,
     opts: ProxyStateWriterOptions = {},
   ) {
