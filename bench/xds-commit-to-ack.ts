@@ -162,6 +162,10 @@ function peekResponse(bytes: Uint8Array): { version: string; typeUrl: string; no
   return { version, typeUrl, nonce };
 }
 
+/** The clients' read buffer (see startClient). */
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
+const EMPTY = Buffer.alloc(0);
+
 /** ACK prefixes (a DiscoveryRequest without its nonce) by type URL, version and names: shared by all clients. */
 const ackPrefixes = new Map<string, Uint8Array>();
 const NONCE_TAG = (REQUEST.fields.response_nonce!.id << 3) | 2;
@@ -201,7 +205,9 @@ function startClient(
 ): BenchClient {
   const methodPath = adsServiceDefinition(protos).StreamAggregatedResources!.path;
   const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
-  const socket = net.connect({ host, port, noDelay: true });
+  // Reads land in one buffer shared by all clients (node's `onread`: no stream machinery per read); the
+  // callback copies what it keeps beyond the read (partial frames and messages).
+  const socket = net.connect({ host, port, noDelay: true, onread: { buffer: READ_BUFFER, callback: (n) => (onRead(READ_BUFFER.subarray(0, n)), true) } });
   socket.on('error', () => {});
   const STREAM = 1;
   const RECEIVE_WINDOW = 16 * 1024 * 1024;
@@ -277,10 +283,10 @@ function startClient(
       onMessage(buf.subarray(5, end));
       buf = buf.subarray(end);
     }
-    message = buf.length > 0 ? buf : undefined;
+    message = buf.length > 0 ? Buffer.from(buf) : undefined;
   };
   let input: Buffer = Buffer.alloc(0);
-  socket.on('data', (chunk: Buffer) => {
+  const onRead = (chunk: Buffer): void => {
     let buf = input.length === 0 ? chunk : Buffer.concat([input, chunk]);
     while (buf.length >= FRAME_HEADER_BYTES && buf.length >= FRAME_HEADER_BYTES + buf.readUIntBE(0, 3)) {
       const length = buf.readUIntBE(0, 3);
@@ -312,9 +318,9 @@ function startClient(
         return;
       }
     }
-    input = buf;
+    input = buf.length > 0 ? Buffer.from(buf) : EMPTY;
     flush();
-  });
+  };
 
   out.push(
     CONNECTION_PREFACE,
