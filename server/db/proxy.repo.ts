@@ -4,6 +4,7 @@
  * carried; version_info in a NACK is the client's previous version and is not what was rejected.
  */
 import type { Prisma } from './generated/client';
+import { sqlOf, type Sql } from './sql';
 import type { DbTx } from './tx';
 import { isUuid } from './tx';
 
@@ -169,9 +170,6 @@ export interface ResourceStateChange {
   nacked?: { version: string; nonce: string; error: string; at: Date };
 }
 
-/** One SQL statement with positional parameters ($1, …): through Prisma, or straight on a pg pool on a hot path. */
-export type SqlExec = (sql: string, params: unknown[]) => Promise<unknown>;
-
 const UPSERT_RESOURCE_STATES = `
   INSERT INTO "ProxyResourceState" AS t
          ("proxyId", "typeUrl", "sentVersion", "sentNonce", "sentAt", "ackedVersion", "ackedAt", "nackVersion", "nackNonce", "nackError", "nackedAt")
@@ -195,12 +193,12 @@ const UPSERT_RESOURCE_STATES = `
 /**
  * Writes many merged changes in one statement (the rows travel as one JSON parameter, times as epoch
  * milliseconds, which costs the caller far less than eleven array parameters), plus one lastSeenAt update
- * for the proxies in `seen`. `db` may be a plain SqlExec: the xds process writes these on a pg pool of its
+ * for the proxies in `seen`. `db` may be a plain Sql runner: the xds process writes these on a pg pool of its
  * own, because Prisma's per-statement work on a 1,000-row JSON parameter cost it about 10 ms of CPU per push
  * to 1,000 proxies.
  */
-export async function recordResourceStates(db: DbTx | SqlExec, changes: readonly ResourceStateChange[], seen: readonly string[]): Promise<void> {
-  const exec: SqlExec = typeof db === 'function' ? db : (sql, params) => db.$executeRawUnsafe(sql, ...params);
+export async function recordResourceStates(db: DbTx | Sql, changes: readonly ResourceStateChange[], seen: readonly string[]): Promise<void> {
+  const exec = sqlOf(db);
   if (changes.length > 0) {
     const rows = JSON.stringify(
       changes.map((c) => ({

@@ -15,6 +15,7 @@ import {
   type SnapshotResources,
   type TypeVersions,
 } from '../../core/xds/snapshot';
+import { sqlOf, type Sql } from './sql';
 import type { DbTx } from './tx';
 
 /** PostgreSQL LISTEN/NOTIFY channel; payload: JSON SnapshotNotification. */
@@ -95,14 +96,21 @@ function toStored(row: SnapshotRow): StoredSnapshot {
   };
 }
 
-export async function findLatestSnapshot(db: DbTx, tenantId: string, nodeGroup: string): Promise<StoredSnapshot | null> {
-  const rows = await db.$queryRaw<SnapshotRow[]>`
-    SELECT "id", "tenantId", "nodeGroup", "version", "typeVersions", "revisionId", "resources", "createdAt"
-      FROM "Snapshot"
-     WHERE "tenantId" = ${tenantId}::uuid AND "nodeGroup" = ${nodeGroup}
-     ORDER BY "createdAt" DESC, "id" DESC
-     LIMIT 1`;
-  return rows[0] === undefined ? null : toStored(rows[0]);
+/** The latest snapshot of (tenant, node group). `db` may be a Sql runner (the xds process reloads on its own pg pool). */
+export async function findLatestSnapshot(db: DbTx | Sql, tenantId: string, nodeGroup: string): Promise<StoredSnapshot | null> {
+  const rows = await sqlOf(db)<Omit<SnapshotRow, 'createdAt'> & { createdAtMs: number | string }>(
+    `SELECT "id", "tenantId", "nodeGroup", "version", "typeVersions", "revisionId", "resources",
+            (extract(epoch FROM "createdAt") * 1000)::float8 AS "createdAtMs"
+       FROM "Snapshot"
+      WHERE "tenantId" = $1::uuid AND "nodeGroup" = $2
+      ORDER BY "createdAt" DESC, "id" DESC
+      LIMIT 1`,
+    [tenantId, nodeGroup],
+  );
+  const row = rows[0];
+  if (row === undefined) return null;
+  const { createdAtMs, ...rest } = row;
+  return toStored({ ...rest, createdAt: new Date(Number(createdAtMs)) });
 }
 
 /**

@@ -9,7 +9,8 @@
  * `touchIntervalMs`. Connects and disconnects are not batched (a disconnect flushes first).
  */
 import type { Logger } from 'pino';
-import { recordResourceStates, type ResourceStateChange, type SqlExec } from '../../server/db/proxy.repo';
+import { recordResourceStates, type ResourceStateChange } from '../../server/db/proxy.repo';
+import type { Sql } from '../../server/db/sql';
 import type { DbTx } from '../../server/db/tx';
 
 export interface ProxyStateWriterOptions {
@@ -46,8 +47,8 @@ export class ProxyStateWriter {
   private readonly touchIntervalMs: number;
 
   constructor(
-    /** Prisma, or a plain SqlExec (the xds process: a pg pool of its own). */
-    private readonly db: DbTx | SqlExec,
+    /** Prisma, or a plain Sql runner (the xds process: a pg pool of its own). */
+    private readonly db: DbTx | Sql,
     private readonly log: Logger,
     opts: ProxyStateWriterOptions = {},
   ) {

@@ -14,6 +14,7 @@ import { pingDatabase } from '../../server/db/health.repo';
 import { markReplicaProxiesDisconnected, recordProxyConnected, recordProxyDisconnected } from '../../server/db/proxy.repo';
 import { listenForSnapshots, type SnapshotListener } from '../../server/db/snapshot-listener';
 import { findLatestSnapshot, listLatestSnapshots, saveSnapshotTypeVersions, type StoredSnapshot } from '../../server/db/snapshot.repo';
+import { poolSql } from '../../server/db/sql';
 import { findTenantBySlug } from '../../server/db/tenant.repo';
 import { getAppKeyBox } from '../../server/pki/key-box';
 import { getCertificateMaterialById } from '../../server/services/certificate.service';
@@ -95,6 +96,13 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
     metrics.snapshots.set(cache.size);
   };
 
+  // The hot path (a reload on every NOTIFY, proxy state for every push and ACK) runs its SQL on a small pg
+  // pool of its own: Prisma's per-statement work there cost ~6 ms per reload and ~10 ms per push to 1,000
+  // proxies (window profile of bench/xds-commit-to-ack.ts).
+  const hotPool = new pg.Pool({ connectionString: opts.databaseUrl, max: 3 });
+  hotPool.on('error', (err) => log.warn({ err }, 'xds hot-path pool connection lost'));
+  const hotSql = poolSql(hotPool);
+
   // One reload at a time per (tenant, node group), always reading the latest row: out-of-order or
   // coalesced notifications still end on the newest snapshot.
   const reloads = new Map<string, Promise<void>>();
@@ -102,7 +110,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
     const k = `${tenantId}\u0000${nodeGroup}`;
     const next = (reloads.get(k) ?? Promise.resolve())
       .then(async () => {
-        const s = await findLatestSnapshot(db, tenantId, nodeGroup);
+        const s = await findLatestSnapshot(hotSql, tenantId, nodeGroup);
         if (s !== null) await load(s);
       })
       .catch((err: unknown) => {
@@ -132,18 +140,13 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
   let grpcServer: RunningGrpcServer | undefined;
   let httpServer: HttpServer | undefined;
   let stateWriter: ProxyStateWriter | undefined;
-  let stateDb: pg.Pool | undefined;
   try {
     await reloadAll();
     const stale = await markReplicaProxiesDisconnected(db, replica);
     if (stale > 0) log.info({ stale }, 'cleared proxies left connected by a previous run of this replica');
 
     // Per-type state is batched (one statement per interval); a disconnect first flushes what is pending.
-    // On a small pg pool of its own: Prisma's per-statement work on these 1,000-row writes is the cost saved.
-    const statePool = new pg.Pool({ connectionString: opts.databaseUrl, max: 2 });
-    statePool.on('error', (err) => log.warn({ err }, 'proxy state pool connection lost'));
-    stateDb = statePool;
-    const writer = new ProxyStateWriter((sql, params) => statePool.query(sql, params), log);
+    const writer = new ProxyStateWriter(hotSql, log);
     stateWriter = writer;
     const store: ProxyStateStore = {
       connected: (input) => recordProxyConnected(db, input),
@@ -234,7 +237,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
           await closeHttp(httpServer);
           await Promise.allSettled([...reloads.values()]);
           await stateWriter?.flush();
-          await stateDb?.end();
+          await hotPool.end();
           log.info('xds stopped');
         })();
         return stopping;
@@ -243,7 +246,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<RunningXds
   } catch (err) {
     await listener.close();
     await grpcServer?.close(0);
-    await stateDb?.end();
+    await hotPool.end();
     await closeHttp(httpServer);
     throw err;
   }
