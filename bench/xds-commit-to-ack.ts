@@ -408,12 +408,14 @@ async function connectClients(address: string, n: number, names: { clusters: str
 }
 
 /** Per-client commit→ACK latencies of one commit (ms). */
-async function measureCommit(fleet: Fleet, version: Target, commit: () => Promise<void>): Promise<number[]> {
+async function measureCommit(fleet: Fleet, version: Target, commit: () => Promise<void>): Promise<{ acks: number[]; commitMs: number; firstAckMs: number }> {
   const t0 = performance.now();
   const acked = fleet.allAcked(version, COMMIT_TIMEOUT_MS);
   await commit();
+  const commitMs = performance.now() - t0;
   await acked;
-  return fleet.clients.map((c) => Math.max(...TYPES.map((t) => c.acked.get(t)!.at)) - t0);
+  const acks = fleet.clients.map((c) => Math.max(...TYPES.map((t) => c.acked.get(t)!.at)) - t0);
+  return { acks, commitMs, firstAckMs: Math.min(...acks) };
 }
 
 interface ServerUnderTest {
@@ -441,6 +443,9 @@ interface RunFigures {
   /** The same for this process (the clients), µs. */
   harnessCpuUsPerPushPerClient: number;
   rssKbPerClient: number;
+  /** Median over the commits of the commit call's own duration, and of the first client's ACK. */
+  commitMsP50: number;
+  firstAckMsP50: number;
 }
 
 /** Commit → ACK with 100, then 1,000 clients of one server; identical for both peers. */
@@ -457,6 +462,9 @@ async function measureServer(s: ServerUnderTest): Promise<{ version: Target; run
     const samples: number[] = [];
     let serverCpu = 0;
     let harnessCpu = 0;
+    /** Per commit: how long the commit call took, and when the first client ACKed (ms from its start). */
+    const commitMs: number[] = [];
+    const firstAckMs: number[] = [];
     // Monotonic µs, the clock of V8 CPU profiles: to cut a --cpu-prof profile to the commits of this run.
     const windowStart = process.hrtime.bigint() / 1000n;
     for (let k = 0; k < COMMITS[n]!; k++) {
@@ -466,7 +474,10 @@ async function measureServer(s: ServerUnderTest): Promise<{ version: Target; run
       const wallStart = new Date();
       const cpu0 = cpuMs(s.pid);
       const own0 = process.cpuUsage();
-      samples.push(...(await measureCommit(conn, next, () => s.commit(graph))));
+      const m = await measureCommit(conn, next, () => s.commit(graph));
+      samples.push(...m.acks);
+      commitMs.push(m.commitMs);
+      firstAckMs.push(m.firstAckMs);
       const own = process.cpuUsage(own0);
       harnessCpu += (own.user + own.system) / 1000;
       serverCpu += cpuMs(s.pid) - cpu0;
@@ -485,11 +496,14 @@ async function measureServer(s: ServerUnderTest): Promise<{ version: Target; run
       serverCpuUsPerPushPerClient: round((serverCpu * 1000) / pushes),
       harnessCpuUsPerPushPerClient: round((harnessCpu * 1000) / pushes),
       rssKbPerClient,
+      commitMsP50: round(percentile([...commitMs].sort((a, b) => a - b), 50)),
+      firstAckMsP50: round(percentile([...firstAckMs].sort((a, b) => a - b), 50)),
     };
     runs.set(n, fig);
     console.log(
       `${s.label} n=${n}: p50=${round(fig.p50)} p99=${round(fig.p99)} (${fig.samples} samples) ` +
         `server cpu/push/client=${fig.serverCpuUsPerPushPerClient}µs harness cpu/push/client=${fig.harnessCpuUsPerPushPerClient}µs ` +
+        `commit p50=${fig.commitMsP50}ms first ack p50=${fig.firstAckMsP50}ms ` +
         `load=${loadavg()[0]!.toFixed(2)}`,
     );
     await settle(2_000);
@@ -671,6 +685,8 @@ async function main(): Promise<void> {
         extra[`xds_commit_to_ack_samples_${n}`] = r.samples;
         extra[`xds_cpu_us_per_push_per_client_${n}`] = r.serverCpuUsPerPushPerClient;
         extra[`xds_harness_cpu_us_per_push_per_client_${n}`] = r.harnessCpuUsPerPushPerClient;
+        extra[`xds_commit_call_p50_ms_${n}`] = r.commitMsP50;
+        extra[`xds_first_ack_p50_ms_${n}`] = r.firstAckMsP50;
       }
       envoySamples.sort((a, b) => a - b);
       extra.xds_commit_to_ack_envoy_p50_ms = round(percentile(envoySamples, 50));
@@ -725,6 +741,8 @@ async function main(): Promise<void> {
         extra[`go_control_plane_commit_to_ack_p99_ms_${n}`] = round(r.p99);
         extra[`go_control_plane_cpu_us_per_push_per_client_${n}`] = r.serverCpuUsPerPushPerClient;
         extra[`go_control_plane_harness_cpu_us_per_push_per_client_${n}`] = r.harnessCpuUsPerPushPerClient;
+        extra[`go_control_plane_commit_call_p50_ms_${n}`] = r.commitMsP50;
+        extra[`go_control_plane_first_ack_p50_ms_${n}`] = r.firstAckMsP50;
         if (n === 1000) extra.go_control_plane_rss_kb_per_client = r.rssKbPerClient;
       }
       await stopChild(peer);
