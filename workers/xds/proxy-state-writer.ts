@@ -14,7 +14,11 @@ import type { Sql } from '../../server/db/sql';
 import type { DbTx } from '../../server/db/tx';
 
 export interface ProxyStateWriterOptions {
-  /** Write once no event came for this long (checked every quietMs); default 50 ms. */
+  /**
+   * Write once no event came for this long (checked every quietMs); default 10 ms. A lone proxy's push and
+   * ACK (a rollout step on one node group) are written ~2 × quietMs after the push: at 50 ms that was ~100 ms
+   * added to every step; a fleet's burst keeps events coming faster than this and is bounded by maxDelayMs.
+   */
   quietMs?: number;
   /**
    * Longest time an event waits before it is written; default 100 ms. An ACK is only visible to whoever
@@ -52,7 +56,7 @@ export class ProxyStateWriter {
     private readonly log: Logger,
     opts: ProxyStateWriterOptions = {},
   ) {
-    this.quietMs = opts.quietMs ?? 50;
+    this.quietMs = opts.quietMs ?? 10;
     this.maxDelayMs = opts.maxDelayMs ?? 100;
     this.maxPending = opts.maxPending ?? 5_000;
     this.touchIntervalMs = opts.touchIntervalMs ?? 5_000;
