@@ -217,8 +217,10 @@ export async function insertDerivedRevision(
 }
 
 export async function findRevisionGraph(db: DbTx, tenantId: string, id: string): Promise<{ id: string; graph: unknown; createdById: string } | null> {
-  if (!isUuid(id)) return null;
-  return db.revision.findFirst({ where: { tenantId, id }, select: { id: true, graph: true, createdById: true } });
+  if (!isUuid(id) || !isUuid(tenantId)) return null;
+  const rows = await db.$queryRaw<{ id: string; graph: unknown; createdById: string }[]>`
+    SELECT "id"::text AS "id", "graph", "createdById" FROM "Revision" WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${id}::uuid`;
+  return rows[0] ?? null;
 }
 
 // ---- serving state ----------------------------------------------------------------------------------------
@@ -313,8 +315,11 @@ export async function findRolloutChangeRevision(db: DbTx, q: { tenantId: string;
 
 /** The highest recorded event seq of each rollout (rollouts without events are left out). */
 export async function maxRolloutEventSeqs(db: DbTx, tenantId: string, rolloutIds: readonly string[]): Promise<Map<string, number>> {
-  const rows = await db.rolloutEvent.groupBy({ by: ['rolloutId'], where: { tenantId, rolloutId: { in: [...rolloutIds] } }, _max: { seq: true } });
-  return new Map(rows.map((r) => [r.rolloutId, r._max.seq ?? 0]));
+  const rows = await db.$queryRaw<{ rolloutId: string; seq: number }[]>`
+    SELECT "rolloutId"::text AS "rolloutId", MAX("seq") AS "seq" FROM "RolloutEvent"
+     WHERE "tenantId" = ${tenantId}::uuid AND "rolloutId" = ANY(${[...rolloutIds]}::uuid[])
+     GROUP BY "rolloutId"`;
+  return new Map(rows.map((r) => [r.rolloutId, r.seq]));
 }
 
 /** Admin URLs (node metadata `admin_url`) of the connected proxies of the node groups (none given: all). */
