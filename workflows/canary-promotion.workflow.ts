@@ -25,6 +25,7 @@ import {
   defineUpdate,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -71,6 +72,14 @@ const KEEP_ANALYSES = 50;
  * (serveRolloutTraffic). Histories recorded before it replay the one-activity-per-transition path.
  */
 const BATCHED_STEPS_PATCH = 'rollout-batched-steps';
+/**
+ * Runs that start with this patch (batched ones) write the transitions recorded before a wait with a local
+ * activity: no activity task for the server to schedule, dispatch and complete, and no workflow task after
+ * it — a marker in the task that made the transitions. The write is idempotent (once per rollout and seq;
+ * a rollout's row never goes back to an older status), so a worker that dies before the task completes and
+ * a new worker that runs it again change nothing. Histories recorded before it replay the regular activity.
+ */
+const LOCAL_FLUSH_PATCH = 'rollout-local-flush';
 
 type StepResult = 'next' | 'retry' | 'end';
 
@@ -105,7 +114,13 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
     retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 10 },
   });
 
+  const { recordRolloutEvents: recordRolloutEventsLocally } = proxyLocalActivities<RolloutActivities>({
+    startToCloseTimeout: '30 seconds',
+    retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 20 },
+  });
+
   const batched = patched(BATCHED_STEPS_PATCH);
+  const writeLocally = batched && patched(LOCAL_FLUSH_PATCH);
   /** Transitions recorded but not written yet (batched runs only). */
   const unwritten: RecordRolloutEventInput[] = [];
 
@@ -131,7 +146,7 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
   };
   /** Writes the transitions recorded so far (before anything the workflow may wait on). */
   const flush = async (): Promise<void> => {
-    if (unwritten.length > 0) await recordRolloutEvents(unwritten.splice(0));
+    if (unwritten.length > 0) await (writeLocally ? recordRolloutEventsLocally : recordRolloutEvents)(unwritten.splice(0));
   };
   /**
    * condition(), with the transitions so far written first (a batched run may wait long). Unbatched runs get
