@@ -53,7 +53,6 @@ import {
   insertRolloutApproval,
   insertRolloutEvents,
   listServingStates,
-  maxRolloutEventSeqs,
   updateRolloutStatuses,
   type ServingProxy,
 } from '../server/db/rollout.repo';
@@ -306,10 +305,9 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
         // The newest status per rollout is what its row shows (two events of one rollout can share a batch)…
         const newest = new Map<string, RecordRolloutEventInput>();
         for (const { input } of fresh) if ((newest.get(input.rolloutId)?.seq ?? -1) < input.seq) newest.set(input.rolloutId, input);
-        // …unless a later event of the rollout was recorded by an earlier batch (attempts can overtake).
-        const recorded = newest.size > 0 ? await maxRolloutEventSeqs(tx, tenantId, [...newest.keys()]) : new Map<string, number>();
-        const updates = [...newest.values()].filter((input) => (recorded.get(input.rolloutId) ?? 0) <= input.seq);
-        await updateRolloutStatuses(tx, tenantId, updates.map((input) => ({ rolloutId: input.rolloutId, status: input.status })));
+        // …unless a later event of the rollout was recorded by an earlier batch (attempts can overtake): the
+        // update's seq condition, in the same statement.
+        await updateRolloutStatuses(tx, tenantId, [...newest.values()].map((input) => ({ rolloutId: input.rolloutId, status: input.status, seq: input.seq })));
       });
       return items.map(() => ({ ok: true, value: undefined }));
     } catch (err) {

@@ -44,9 +44,20 @@ function toEntry(row: Prisma.AuditEntryGetPayload<{ select: typeof select }>): A
 /** Advisory-lock namespace for audit chains ("AUDT"); the second key is hashtext(tenantId). */
 const AUDIT_LOCK_NAMESPACE = 0x41554454;
 
-/** Serialises appends to one tenant's chain until the surrounding transaction ends. */
+/** Chains each open transaction already locked (a transaction-scoped lock is held until it ends). */
+const lockedChains = new WeakMap<Tx, Set<string>>();
+
+/**
+ * Serialises appends to one tenant's chain until the surrounding transaction ends. Taking it again in the
+ * same transaction (a service that audits inside a caller that locked first) costs no round trip.
+ */
 export async function lockAuditChain(tx: Tx, tenantId: string): Promise<void> {
+  if (lockedChains.get(tx)?.has(tenantId)) return;
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(${AUDIT_LOCK_NAMESPACE}::int4, hashtext(${tenantId}::text))`;
+  if (typeof (tx as { $connect?: unknown }).$connect === 'function') return; // not a transaction: nothing is held
+  let chains = lockedChains.get(tx);
+  if (!chains) lockedChains.set(tx, (chains = new Set()));
+  chains.add(tenantId);
 }
 
 /** The newest entry's seq and hash, or null for an empty chain. */
