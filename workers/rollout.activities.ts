@@ -88,6 +88,11 @@ export interface RolloutActivityDeps {
   admitPromotion?: (db: DbTx, input: { tenantId: string; rolloutId: string; changeRevisionId: string; promotedRevisionId: string; actor: Actor }) => Promise<unknown>;
   /** How often awaitRolloutServing polls; default 100 ms. */
   pollIntervalMs?: number;
+  /**
+   * Resolves at the next stored change of the tenant's proxy state (server/db/proxy-state-changes.ts): a
+   * waiting step reads the ACKs as soon as they are stored rather than at its next poll. Optional.
+   */
+  proxyStateChanged?: (tenantId: string) => Promise<void>;
   now?: () => number;
 }
 
@@ -392,6 +397,8 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
     if (typeUrls === null) throw rejected(`no snapshot ${input.version} for node group ${input.nodeGroup}`);
     for (;;) {
       ctx.heartbeat({ startedAtMs });
+      // Taken before the read, so a change stored while it runs wakes the next wait.
+      const changed = deps.proxyStateChanged?.(input.tenantId);
       const proxies = (await servingCommit.submit(`${input.tenantId}/${input.nodeGroup}`, { ...input, typeUrls })).map((p) => ({
         ...p,
         pending: p.pending.filter((t) => typeUrls.includes(t as XdsTypeUrl)),
@@ -429,7 +436,13 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
       }
       const left = deadline - now();
       if (left <= 0) return { outcome: 'timedOut', proxies: proxies.length, verified: 0, unverifiable: 0, error: last };
-      await ctx.sleep(Math.min(pollIntervalMs, left));
+      const slept = ctx.sleep(Math.min(pollIntervalMs, left));
+      if (changed) {
+        slept.catch(() => {}); // a cancellation after the wake-up won; one during the wait still rejects the race
+        await Promise.race([slept, changed]);
+      } else {
+        await slept;
+      }
     }
   };
 
