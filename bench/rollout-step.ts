@@ -43,9 +43,21 @@ interface ActivityTiming {
   runMs: number[];
 }
 
-/** Per activity type: scheduled → started and started → completed, from the histories of `workflowIds`. */
-async function activityTimings(client: Client, workflowIds: string[]): Promise<Record<string, ActivityTiming>> {
+interface HistoryFigures {
+  /** Per activity type: scheduled → started and started → completed. */
+  activities: Record<string, ActivityTiming>;
+  /** Events, workflow tasks and activity tasks per rollout: what the Temporal server stores and dispatches. */
+  eventsPerRollout: number;
+  workflowTasksPerRollout: number;
+  activityTasksPerRollout: number;
+}
+
+/** Activity timings and history sizes, from the histories of `workflowIds`. */
+async function historyFigures(client: Client, workflowIds: string[]): Promise<HistoryFigures> {
   const out: Record<string, ActivityTiming> = {};
+  let events = 0;
+  let workflowTasks = 0;
+  let activityTasks = 0;
   const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
   for (const id of workflowIds) {
     const history = await client.workflow.getHandle(id).fetchHistory();
@@ -53,6 +65,9 @@ async function activityTimings(client: Client, workflowIds: string[]): Promise<R
     const started = new Map<string, number>();
     for (const e of history.events ?? []) {
       const eid = String(e.eventId);
+      events += 1;
+      if (e.workflowTaskStartedEventAttributes) workflowTasks += 1;
+      if (e.activityTaskStartedEventAttributes) activityTasks += 1;
       if (e.activityTaskScheduledEventAttributes) {
         scheduled.set(eid, { type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?', at: ms(e.eventTime) });
       } else if (e.activityTaskStartedEventAttributes) {
@@ -69,7 +84,8 @@ async function activityTimings(client: Client, workflowIds: string[]): Promise<R
       }
     }
   }
-  return out;
+  const per = (x: number) => Math.round((x / Math.max(1, workflowIds.length)) * 10) / 10;
+  return { activities: out, eventsPerRollout: per(events), workflowTasksPerRollout: per(workflowTasks), activityTasksPerRollout: per(activityTasks) };
 }
 
 /** CPU ms of this process' threads by thread name (Linux /proc; empty elsewhere): where the CPU per step goes. */
@@ -149,7 +165,7 @@ async function startProfile(file: string): Promise<() => Promise<void>> {
   };
 }
 
-async function run(n: number, profileFile?: string): Promise<{ samples: number[]; wallMs: number; failed: number; failures: string[]; cpuMsPerStep: number; threadMs: Map<string, number>; childMs: Map<string, number>; activities: Record<string, ActivityTiming> }> {
+async function run(n: number, profileFile?: string): Promise<{ samples: number[]; wallMs: number; failed: number; failures: string[]; cpuMsPerStep: number; threadMs: Map<string, number>; childMs: Map<string, number>; history: HistoryFigures }> {
   const h = await startRolloutHarness({ routes: n });
   try {
     await h.startInProcessWorker();
@@ -196,7 +212,7 @@ async function run(n: number, profileFile?: string): Promise<{ samples: number[]
     const notPromoted = await h.xds.db.rollout.findMany({ where: { id: { in: ids }, phase: { not: 'Promoted' } }, select: { routeName: true, phase: true, failure: true } });
     const failures = notPromoted.map((r) => `${r.routeName}: ${r.phase} ${JSON.stringify(r.failure)}`);
     const rows = await h.xds.db.rollout.findMany({ where: { id: { in: ids } }, select: { workflowId: true }, take: 20 });
-    const activities = await activityTimings(h.client, rows.map((r) => r.workflowId));
+    const history = await historyFigures(h.client, rows.map((r) => r.workflowId));
     const events = await h.xds.db.rolloutEvent.findMany({ where: { rolloutId: { in: ids } }, orderBy: [{ rolloutId: 'asc' }, { seq: 'asc' }] });
     const samples: number[] = [];
     const startedAt = new Map<string, number>();
@@ -208,7 +224,7 @@ async function run(n: number, profileFile?: string): Promise<{ samples: number[]
         if (s !== undefined) samples.push(e.at.getTime() - s);
       }
     }
-    return { samples: samples.sort((a, b) => a - b), wallMs, failed: failures.length, failures, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / (n * 4), threadMs, childMs, activities };
+    return { samples: samples.sort((a, b) => a - b), wallMs, failed: failures.length, failures, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / (n * 4), threadMs, childMs, history };
   } finally {
     setAppDb(undefined);
     await h.stop();
@@ -224,7 +240,8 @@ async function main(): Promise<void> {
   for (const n of sizes) {
     const r = await run(n, values.profile ? `${values.profile}-${n}.cpuprofile` : undefined);
     for (const f of r.failures.slice(0, 10)) console.log(`# not promoted (N=${n}): ${f}`);
-    for (const [type, t] of Object.entries(r.activities)) {
+    console.log(`# N=${n} per rollout: ${r.history.eventsPerRollout} history events, ${r.history.workflowTasksPerRollout} workflow tasks, ${r.history.activityTasksPerRollout} activity tasks`);
+    for (const [type, t] of Object.entries(r.history.activities)) {
       const q = t.queueMs.sort((a, b) => a - b);
       const x = t.runMs.sort((a, b) => a - b);
       console.log(`# N=${n} ${type}: n=${x.length} queue p50=${quantile(q, 0.5).toFixed(0)} p99=${quantile(q, 0.99).toFixed(0)} ms, run p50=${quantile(x, 0.5).toFixed(0)} p99=${quantile(x, 0.99).toFixed(0)} ms`);

@@ -53,7 +53,6 @@ import {
   insertRolloutApproval,
   insertRolloutEvents,
   listServingStates,
-  maxRolloutEventSeqs,
   updateRolloutStatuses,
   type ServingProxy,
 } from '../server/db/rollout.repo';
@@ -89,6 +88,11 @@ export interface RolloutActivityDeps {
   admitPromotion?: (db: DbTx, input: { tenantId: string; rolloutId: string; changeRevisionId: string; promotedRevisionId: string; actor: Actor }) => Promise<unknown>;
   /** How often awaitRolloutServing polls; default 100 ms. */
   pollIntervalMs?: number;
+  /**
+   * Resolves at the next stored change of the tenant's proxy state (server/db/proxy-state-changes.ts): a
+   * waiting step reads the ACKs as soon as they are stored rather than at its next poll. Optional.
+   */
+  proxyStateChanged?: (tenantId: string) => Promise<void>;
   now?: () => number;
 }
 
@@ -131,6 +135,14 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
   };
 
   /**
+   * Per tenant, the revision this worker's last batch derived and published, with its graph: revisions are
+   * immutable, so while the tenant's live revision is still that one, the next batch derives from the graph in
+   * memory instead of reading and parsing it again (a 200-route graph's JSON and schema parse were a visible
+   * share of a step's CPU at N = 200, bench/rollout-step.ts profile). Any other publish changes the live id.
+   */
+  const lastPublished = new Map<string, { id: string; graph: RouteGraph }>();
+
+  /**
    * One publish for every traffic change of a tenant that arrived while the previous publish was in flight
    * (group commit): each change is applied to the live graph in arrival order, the result is one derived
    * revision, compiled, stored and NOTIFYed once. Each caller learns the snapshot versions that contain its
@@ -140,13 +152,16 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
    * the others.
    */
   const publishTrafficBatch = async (tenantId: string, items: readonly ApplyTrafficInput[]): Promise<ItemOutcome<ApplyTrafficResult>[]> => {
+    let derivedNow: { id: string; graph: RouteGraph } | undefined;
     const outcomes = await inTransaction(deps.db, async (tx): Promise<ItemOutcome<ApplyTrafficResult>[]> => {
       // Lock order audit chain → tenant row: the publish audits while holding the tenant row, and any other
       // audit writer of the tenant holds the audit lock while its insert needs a KEY SHARE lock on the tenant
       // row; taking the audit lock first keeps concurrent publishes from deadlocking.
       await lockAuditChain(tx, tenantId);
-      if ((await lockTenantForPublish(tx, tenantId)) === null) throw rejected(`tenant ${tenantId} not found`);
-      const live = await findLiveRevision(tx, tenantId);
+      const tenant = await lockTenantForPublish(tx, tenantId);
+      if (tenant === null) throw rejected(`tenant ${tenantId} not found`);
+      const known = lastPublished.get(tenantId);
+      const live = known && known.id === tenant.liveRevisionId ? known : await findLiveRevision(tx, tenantId);
       if (!live) throw rejected('the tenant has no live revision');
       const extraByRevision = new Map<string, Cluster[]>();
       const extraClusters = async (revisionId: string): Promise<Cluster[]> => {
@@ -228,6 +243,7 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
           auditDetails: { rollouts: changes.map((c) => ({ rolloutId: c.input.rolloutId, route: c.input.spec.route, change: c.summary, actor: c.input.actor })) },
         });
         targets = published.snapshots;
+        derivedNow = { id: revisionId, graph };
       }
       return items.map((input, i): ItemOutcome<ApplyTrafficResult> => {
         const a = applied[i]!;
@@ -242,6 +258,10 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
           },
         };
       });
+    }).then((o) => {
+      // Committed: the next batch starts from this graph while it is still the live revision.
+      if (derivedNow) lastPublished.set(tenantId, derivedNow);
+      return o;
     }).catch(async (err: unknown) => {
       if (items.length === 1 || !(err instanceof TrafficError || isDomainError(err))) throw err;
       // One change made the batch's publish fail (say, a compile error): publish each on its own.
@@ -306,10 +326,9 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
         // The newest status per rollout is what its row shows (two events of one rollout can share a batch)…
         const newest = new Map<string, RecordRolloutEventInput>();
         for (const { input } of fresh) if ((newest.get(input.rolloutId)?.seq ?? -1) < input.seq) newest.set(input.rolloutId, input);
-        // …unless a later event of the rollout was recorded by an earlier batch (attempts can overtake).
-        const recorded = newest.size > 0 ? await maxRolloutEventSeqs(tx, tenantId, [...newest.keys()]) : new Map<string, number>();
-        const updates = [...newest.values()].filter((input) => (recorded.get(input.rolloutId) ?? 0) <= input.seq);
-        await updateRolloutStatuses(tx, tenantId, updates.map((input) => ({ rolloutId: input.rolloutId, status: input.status })));
+        // …unless a later event of the rollout was recorded by an earlier batch (attempts can overtake): the
+        // update's seq condition, in the same statement.
+        await updateRolloutStatuses(tx, tenantId, [...newest.values()].map((input) => ({ rolloutId: input.rolloutId, status: input.status, seq: input.seq })));
       });
       return items.map(() => ({ ok: true, value: undefined }));
     } catch (err) {
@@ -394,6 +413,8 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
     if (typeUrls === null) throw rejected(`no snapshot ${input.version} for node group ${input.nodeGroup}`);
     for (;;) {
       ctx.heartbeat({ startedAtMs });
+      // Taken before the read, so a change stored while it runs wakes the next wait.
+      const changed = deps.proxyStateChanged?.(input.tenantId);
       const proxies = (await servingCommit.submit(`${input.tenantId}/${input.nodeGroup}`, { ...input, typeUrls })).map((p) => ({
         ...p,
         pending: p.pending.filter((t) => typeUrls.includes(t as XdsTypeUrl)),
@@ -431,7 +452,13 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
       }
       const left = deadline - now();
       if (left <= 0) return { outcome: 'timedOut', proxies: proxies.length, verified: 0, unverifiable: 0, error: last };
-      await ctx.sleep(Math.min(pollIntervalMs, left));
+      const slept = ctx.sleep(Math.min(pollIntervalMs, left));
+      if (changed) {
+        slept.catch(() => {}); // a cancellation after the wake-up won; one during the wait still rejects the race
+        await Promise.race([slept, changed]);
+      } else {
+        await slept;
+      }
     }
   };
 

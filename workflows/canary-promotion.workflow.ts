@@ -25,6 +25,7 @@ import {
   defineUpdate,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -71,6 +72,17 @@ const KEEP_ANALYSES = 50;
  * (serveRolloutTraffic). Histories recorded before it replay the one-activity-per-transition path.
  */
 const BATCHED_STEPS_PATCH = 'rollout-batched-steps';
+/**
+ * Runs that start with this patch (batched ones) write their last transitions (the rollout has ended:
+ * promoted, failed or aborted) with a local activity: no activity task for the server to schedule, dispatch
+ * and complete, and no workflow task after it — a marker in the task that ended the rollout. The write is
+ * idempotent (once per rollout and seq; a rollout's row never goes back to an older status), so a worker
+ * that dies before the task completes and a new worker that runs it again change nothing. Writes before a
+ * wait stay regular activities: a human acts on what they show (approve, resume), and the workflow must
+ * already be in that state when the row shows it, even if the worker dies right after the write.
+ * Histories recorded before it replay the regular activity.
+ */
+const LOCAL_FLUSH_PATCH = 'rollout-local-final-flush';
 
 type StepResult = 'next' | 'retry' | 'end';
 
@@ -105,7 +117,13 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
     retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 10 },
   });
 
+  const { recordRolloutEvents: recordRolloutEventsLocally } = proxyLocalActivities<RolloutActivities>({
+    startToCloseTimeout: '30 seconds',
+    retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 20 },
+  });
+
   const batched = patched(BATCHED_STEPS_PATCH);
+  const writeLocally = batched && patched(LOCAL_FLUSH_PATCH);
   /** Transitions recorded but not written yet (batched runs only). */
   const unwritten: RecordRolloutEventInput[] = [];
 
@@ -131,7 +149,8 @@ export async function canaryPromotionWorkflow(input: CanaryPromotionInput): Prom
   };
   /** Writes the transitions recorded so far (before anything the workflow may wait on). */
   const flush = async (): Promise<void> => {
-    if (unwritten.length > 0) await recordRolloutEvents(unwritten.splice(0));
+    if (unwritten.length === 0) return;
+    await (writeLocally && state.outcome !== null ? recordRolloutEventsLocally : recordRolloutEvents)(unwritten.splice(0));
   };
   /**
    * condition(), with the transitions so far written first (a batched run may wait long). Unbatched runs get

@@ -74,6 +74,14 @@ export async function findRevision(db: DbTx, tenantId: string, id: string): Prom
 
 /** The revision Tenant.liveRevisionId points at, or null when nothing is live yet. */
 export async function findLiveRevision(db: DbTx, tenantId: string): Promise<Revision | null> {
-  const row = await db.revision.findFirst({ where: { tenantId, liveFor: { id: tenantId } }, select: { ...summarySelect, graph: true } });
-  return row && toRevision(row);
+  if (!isUuid(tenantId)) return null;
+  // One raw query (through the Prisma client: two queries, the relation's and the row's, and the argument
+  // and result walk of the graph): every rollout step's publish reads the live graph (bench/rollout-step.ts).
+  const rows = await db.$queryRaw<(Omit<SummaryRow, 'liveFor'> & { graph: unknown })[]>`
+    SELECT r."id"::text AS "id", r."tenantId"::text AS "tenantId", r."number", r."parentId"::text AS "parentId", r."state"::text AS "state",
+           r."message", r."graphHash", r."createdById", r."createdAt", r."graph"
+      FROM "Tenant" t JOIN "Revision" r ON r."id" = t."liveRevisionId" AND r."tenantId" = t."id"
+     WHERE t."id" = ${tenantId}::uuid`;
+  const row = rows[0];
+  return row ? toRevision({ ...row, liveFor: { id: tenantId } }) : null;
 }

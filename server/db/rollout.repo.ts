@@ -133,11 +133,18 @@ export async function updateRolloutStatus(db: DbTx, tenantId: string, rolloutId:
 /**
  * Each rollout's row shows its status: phase, step, pause reason, canary weight, the status itself, the
  * failure when there is one (an earlier failure stays otherwise), finishedAt when it ended. One statement.
+ * An update with `seq` (the event whose status it is) is skipped when the rollout already has a later event:
+ * the row never goes back to an older status when writes of one rollout overtake each other.
  */
-export async function updateRolloutStatuses(db: DbTx, tenantId: string, updates: readonly { rolloutId: string; status: RolloutStatus }[]): Promise<void> {
+export async function updateRolloutStatuses(
+  db: DbTx,
+  tenantId: string,
+  updates: readonly { rolloutId: string; status: RolloutStatus; seq?: number }[],
+): Promise<void> {
   if (updates.length === 0) return;
-  const rows = updates.map(({ rolloutId, status }) => ({
+  const rows = updates.map(({ rolloutId, status, seq }) => ({
     id: rolloutId,
+    seq: seq ?? null,
     phase: status.phase,
     step: status.currentStepIndex,
     pauseReason: status.pauseReason,
@@ -151,9 +158,10 @@ export async function updateRolloutStatuses(db: DbTx, tenantId: string, updates:
        SET "phase" = u."phase", "currentStepIndex" = u."step", "pauseReason" = u."pauseReason", "canaryWeight" = u."weight",
            "status" = u."status", "failure" = COALESCE(u."failure", r."failure"),
            "finishedAt" = CASE WHEN u."finished" THEN now() ELSE r."finishedAt" END, "updatedAt" = now()
-      FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS u("id" uuid, "phase" text, "step" int, "pauseReason" text, "weight" int,
+      FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS u("id" uuid, "seq" int, "phase" text, "step" int, "pauseReason" text, "weight" int,
            "status" jsonb, "failure" jsonb, "finished" boolean)
-     WHERE r."tenantId" = ${tenantId}::uuid AND r."id" = u."id"`;
+     WHERE r."tenantId" = ${tenantId}::uuid AND r."id" = u."id"
+       AND (u."seq" IS NULL OR NOT EXISTS (SELECT 1 FROM "RolloutEvent" e WHERE e."rolloutId" = u."id" AND e."seq" > u."seq"))`;
 }
 
 export async function insertRolloutApproval(
@@ -217,8 +225,10 @@ export async function insertDerivedRevision(
 }
 
 export async function findRevisionGraph(db: DbTx, tenantId: string, id: string): Promise<{ id: string; graph: unknown; createdById: string } | null> {
-  if (!isUuid(id)) return null;
-  return db.revision.findFirst({ where: { tenantId, id }, select: { id: true, graph: true, createdById: true } });
+  if (!isUuid(id) || !isUuid(tenantId)) return null;
+  const rows = await db.$queryRaw<{ id: string; graph: unknown; createdById: string }[]>`
+    SELECT "id"::text AS "id", "graph", "createdById" FROM "Revision" WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${id}::uuid`;
+  return rows[0] ?? null;
 }
 
 // ---- serving state ----------------------------------------------------------------------------------------
@@ -309,12 +319,6 @@ export async function findRolloutChangeRevision(db: DbTx, q: { tenantId: string;
        AND "details"->'rollouts' @> ${JSON.stringify([{ rolloutId: q.rolloutId, change: q.change }])}::jsonb
      ORDER BY "seq" DESC LIMIT 1`;
   return rows[0]?.targetId ?? null;
-}
-
-/** The highest recorded event seq of each rollout (rollouts without events are left out). */
-export async function maxRolloutEventSeqs(db: DbTx, tenantId: string, rolloutIds: readonly string[]): Promise<Map<string, number>> {
-  const rows = await db.rolloutEvent.groupBy({ by: ['rolloutId'], where: { tenantId, rolloutId: { in: [...rolloutIds] } }, _max: { seq: true } });
-  return new Map(rows.map((r) => [r.rolloutId, r._max.seq ?? 0]));
 }
 
 /** Admin URLs (node metadata `admin_url`) of the connected proxies of the node groups (none given: all). */

@@ -5,8 +5,13 @@ import { Prisma } from './generated/client';
 export type DbTx = Db | Prisma.TransactionClient;
 export type Tx = Prisma.TransactionClient;
 
+/**
+ * The client, not a transaction: an interactive transaction's client has no $connect (Prisma 7 gives it a
+ * $transaction of its own, which would open a SAVEPOINT — two more round trips and a second lock per nested
+ * service call — instead of joining the caller's transaction).
+ */
 function isClient(db: DbTx): db is Db {
-  return typeof (db as Partial<Db>).$transaction === 'function';
+  return typeof (db as Partial<Db>).$connect === 'function';
 }
 
 /**

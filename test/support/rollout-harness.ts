@@ -16,6 +16,7 @@ import { freePort } from '../../scripts/lib/ports';
 import { appendAudit, appendAuditEntries } from '../../server/audit/audit.service';
 import type { Role } from '../../server/auth/permissions';
 import { createDb, type Db } from '../../server/db/client';
+import { listenForProxyStateChanges, type ProxyStateChanges } from '../../server/db/proxy-state-changes';
 import { listProxyAdminUrls } from '../../server/db/rollout.repo';
 import type { Tenant } from '../../server/db/tenant.repo';
 import { repoRoot } from '../../server/env';
@@ -148,6 +149,7 @@ export async function startRolloutHarness(opts: { routes: number; canaryErrorRat
   let workerRun: Promise<void> | undefined;
   let nativeConnection: NativeConnection | undefined;
   let workerDb: Db | undefined;
+  let proxyChanges: ProxyStateChanges | undefined;
   const children: ChildProcess[] = [];
 
   return {
@@ -175,6 +177,8 @@ export async function startRolloutHarness(opts: { routes: number; canaryErrorRat
       // The worker's own pool, as in production (the xds server keeps its connections for ACK bookkeeping).
       const db = createDb(xds.tdb.url, { maxConnections: WORKER_DB_CONNECTIONS });
       workerDb = db;
+      proxyChanges = await listenForProxyStateChanges(xds.tdb.url);
+      const changes = proxyChanges;
       worker = await Worker.create({
         connection: nativeConnection,
         namespace: temporal.namespace,
@@ -188,6 +192,7 @@ export async function startRolloutHarness(opts: { routes: number; canaryErrorRat
             appendAudit,
             appendAuditEntries,
             metrics: createEnvoyStatsAdapter({ listAdmins: (tenantId, groups) => listProxyAdminUrls(db, tenantId, groups) }),
+            proxyStateChanged: (tenantId) => changes.next(tenantId),
           }),
         },
         ...WORKER_TUNING,
@@ -220,6 +225,7 @@ export async function startRolloutHarness(opts: { routes: number; canaryErrorRat
       if (worker && worker.getState() === 'RUNNING') worker.shutdown();
       await workerRun?.catch(() => undefined);
       await nativeConnection?.close().catch(() => undefined);
+      await proxyChanges?.close().catch(() => undefined);
       await workerDb?.$disconnect().catch(() => undefined);
       await appDb.$disconnect().catch(() => undefined);
       await connection.close().catch(() => undefined);

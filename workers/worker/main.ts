@@ -18,6 +18,7 @@ import { admitRolloutPromotion, publishAdmittedRevision } from '../../server/ser
 import { createPublishActivities } from '../publish.activities';
 import { createPolicyDeps } from '../../server/opa/policy-deps';
 import { createPolicyActivities } from '../policy.activities';
+import { listenForProxyStateChanges, type ProxyStateChanges } from '../../server/db/proxy-state-changes';
 import { listProxyAdminUrls } from '../../server/db/rollout.repo';
 import { createEnvoyStatsAdapter } from '../envoy/envoy-stats.adapter';
 import { createRolloutActivities } from '../rollout.activities';
@@ -123,6 +124,7 @@ async function main(): Promise<number> {
 
   const db = createDb(env.DATABASE_URL, { maxConnections: WORKER_DB_CONNECTIONS });
   let connection: NativeConnection | undefined;
+  let proxyChanges: ProxyStateChanges | undefined;
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -142,6 +144,9 @@ async function main(): Promise<number> {
     if (!connection) return 0;
     const envoyStats = createEnvoyStatsAdapter({ listAdmins: (tenantId, nodeGroups) => listProxyAdminUrls(db, tenantId, nodeGroups) });
     const policyDeps = createPolicyDeps(env);
+    // Rollout steps waiting for ACKs read them once stored (NOTIFY) instead of at their next poll.
+    proxyChanges = await listenForProxyStateChanges(env.DATABASE_URL, { onError: (err) => log.warn({ err }, 'proxy state listener') });
+    const changes = proxyChanges;
     const activities = {
       // Every publish of a revision passes admission (and its approvals) first: revision-approval.service.ts.
       ...createPublishActivities({ db, publishRevision: (d, input) => publishAdmittedRevision(d, policyDeps, input), appendAudit }),
@@ -154,6 +159,7 @@ async function main(): Promise<number> {
         appendAudit,
         appendAuditEntries,
         metrics: envoyStats,
+        proxyStateChanged: (tenantId) => changes.next(tenantId),
       }),
       ...createPlaybookActivities({ db, publishRevision, appendAudit, metrics: envoyStats }),
       // compilePolicyVersion, evaluateRevisionAdmission (opa CLI + Wasm evaluator from server/opa).
@@ -190,6 +196,7 @@ async function main(): Promise<number> {
     return 1;
   } finally {
     await new Promise<void>((resolve) => http.close(() => resolve()));
+    await proxyChanges?.close().catch((err: unknown) => log.warn({ err }, 'proxy state listener close failed'));
     await db.$disconnect().catch((err: unknown) => log.warn({ err }, 'database disconnect failed'));
     await connection?.close().catch((err: unknown) => log.warn({ err }, 'Temporal connection close failed'));
     await closeTemporalClients().catch((err: unknown) => log.warn({ err }, 'Temporal client close failed'));
