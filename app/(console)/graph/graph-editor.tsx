@@ -279,7 +279,21 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
   const wantAll = overview;
   const mountAll = useDeferredValue(wantAll) && wantAll;
 
-  const onNodesChange = useCallback((changes: NodeChange<GraphFlowNode>[]) => setNodes((nds) => applyNodeChanges(changes.filter((c) => c.type !== 'remove'), nds)), []);
+  // A drag's moves go to React Flow's store only (what its uncontrolled mode does): the editor does not re-render
+  // per pointer move, React Flow re-renders the dragged nodes and their edges (OverviewEdges reads the store).
+  // The drag's last change (dragging: false, the final positions) goes through the editor's state as usual.
+  const onNodesChange = useCallback(
+    (changes: NodeChange<GraphFlowNode>[]) => {
+      const kept = changes.filter((c) => c.type !== 'remove');
+      if (kept.length > 0 && kept.every((c) => c.type === 'position' && c.dragging)) {
+        const { nodes: current, setNodes: setStoreNodes } = store.getState();
+        setStoreNodes(applyNodeChanges(kept, current as GraphFlowNode[]));
+        return;
+      }
+      setNodes((nds) => applyNodeChanges(kept, nds));
+    },
+    [store],
+  );
   const onEdgesChange = useCallback((changes: EdgeChange[]) => setEdges((eds) => applyEdgeChanges(changes.filter((c) => c.type !== 'remove'), eds)), []);
 
   const selectedNodeIds = useMemo(() => nodes.filter((n) => n.selected).map((n) => n.id), [nodes]);
@@ -708,7 +722,7 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
               fitViewOptions={FIT_VIEW_OPTIONS}
               colorMode="system"
             >
-              {overview ? <OverviewEdges nodes={nodes} edges={edges} interacting={interacting} /> : <Background gap={24} size={1} />}
+              {overview ? <OverviewEdges edges={edges} interacting={interacting} /> : <Background gap={24} size={1} />}
               <Controls showInteractive={false} />
               {!big && <MiniMap pannable zoomable ariaLabel="Overview of the graph" />}
             </ReactFlow>

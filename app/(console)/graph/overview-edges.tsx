@@ -1,11 +1,12 @@
 'use client';
 
-import { ViewportPortal, type Edge } from '@xyflow/react';
+import { useStore, ViewportPortal, type Edge } from '@xyflow/react';
 import { memo, useCallback, useMemo } from 'react';
 import { NODE_HEIGHT, NODE_WIDTH } from '../../_lib/graph-layout';
 import type { GraphFlowNode } from './graph-node';
 
 type At = (id: string) => { x: number; y: number } | undefined;
+const nodesOf = (s: { nodes: unknown }) => s.nodes as GraphFlowNode[];
 
 /** One straight segment per edge: source handle on the right, target handle on the left, both vertically centred (graph-node.tsx). */
 function pathOf(edges: readonly Edge[], at: At): string {
@@ -82,7 +83,9 @@ function OverviewBoxes({ nodes, at }: { nodes: GraphFlowNode[]; at: At }) {
  * do (rebuilt per frame: a handful of segments). One path for everything would be re-parsed and repainted
  * over the whole graph on every pointer move — what made dragging miss frames at 1,000 nodes.
  */
-export const OverviewEdges = memo(function OverviewEdges({ nodes, edges, interacting }: { nodes: GraphFlowNode[]; edges: Edge[]; interacting: boolean }) {
+export const OverviewEdges = memo(function OverviewEdges({ edges, interacting }: { edges: Edge[]; interacting: boolean }) {
+  // From React Flow's store, not the editor's state: a drag moves its nodes there only (graph-editor.tsx).
+  const nodes = useStore(nodesOf);
   // Ids of the nodes being dragged, as a stable key: changes when a drag starts or ends, not per frame.
   const draggingKey = useMemo(() => {
     let key = '';
