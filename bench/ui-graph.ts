@@ -10,6 +10,8 @@
  *                                   (bench/ui-graph-peer.tsx: default nodes and edges, bundled by esbuild for
  *                                   production), measured by the same first-render, pan and drag script;
  *   …_ratio_vs_peer               — ours / peer (below 1: faster than the peer);
+ *   floor_reactflow_2_*           — the floor: the same pan and drag script on the peer page holding two nodes
+ *                                   and one edge (what this browser setup measures for a page that does ~nothing);
  *   detail: DOM elements on screen, and from a Chrome trace of each phase the renderer main thread's time per
  *   frame (…_main_thread_ms_per_frame: wall-clock length of its tasks) and CPU time per frame
  *   (…_main_thread_cpu_ms_per_frame: the thread clock of the same tasks, which other load on the machine
@@ -412,6 +414,16 @@ async function main(): Promise<void> {
       );
     }
     const peerRun = await measureInteraction(page, context);
+    // ---- the floor: the same script on the same React Flow page holding two nodes and one edge (what this
+    // headless Chromium, its input over CDP and its software compositor allow when the page does ~nothing)
+    await page.goto(peer.url);
+    await page.waitForFunction('typeof window.__peerLoad === "function"');
+    await page.evaluate(`(() => {
+      const { nodes, edges } = JSON.parse(document.getElementById('graph').textContent);
+      window.__peerLoad(nodes.slice(0, 2), edges.filter((e) => e.source === nodes[0].id && e.target === nodes[1].id));
+    })()`);
+    await page.locator('.react-flow__node').nth(1).waitFor();
+    const floorRun = await measureInteraction(page, context);
 
     const oursP95 = Math.max(p95(ours.pan), p95(ours.drag));
     const peerP95 = Math.max(p95(peerRun.pan), p95(peerRun.drag));
@@ -443,6 +455,11 @@ async function main(): Promise<void> {
       peer_reactflow_1000_pan_main_thread_cpu_ms_per_frame: cpuPerFrame(peerRun.panTrace, peerRun.pan),
       peer_reactflow_1000_drag_main_thread_cpu_ms_per_frame: cpuPerFrame(peerRun.dragTrace, peerRun.drag),
       ui_graph_1000_first_render_main_thread_cpu_ms: firstRenderTrace.taskCpuMs ?? 0,
+      /** The floor: the same pan and drag on a React Flow page with two nodes (a trivial page). */
+      floor_reactflow_2_pan_p95_frame_ms: p95(floorRun.pan),
+      floor_reactflow_2_drag_p95_frame_ms: p95(floorRun.drag),
+      floor_reactflow_2_pan_main_thread_cpu_ms_per_frame: cpuPerFrame(floorRun.panTrace, floorRun.pan),
+      floor_reactflow_2_drag_main_thread_cpu_ms_per_frame: cpuPerFrame(floorRun.dragTrace, floorRun.drag),
     };
     for (const [k, v] of Object.entries(metrics)) console.log(`${k}=${v}`);
     const loadEnd = loadavg()[0]!;

@@ -273,6 +273,48 @@ test('graph editor copes with 1,000 nodes and keeps shortcuts', { timeout: 300_0
   await fitView(page);
   const rendered = await page.locator('.react-flow__node').count();
   assert.ok(rendered > 0 && rendered <= 1000, `only visible nodes are rendered (${rendered})`);
+  // At the overview, panning shows the node boxes as SVG stand-ins, but the selected node stays on screen and
+  // focusable; a dragged node stays where it was dropped after the editor re-renders.
+  const spots = await page.evaluate(() => {
+    const pane = document.querySelector('.react-flow')!.getBoundingClientRect();
+    let onNode: { id: string; x: number; y: number } | null = null;
+    let empty: { x: number; y: number } | null = null;
+    for (let y = pane.top + 30; y < pane.bottom - 30 && !(onNode && empty); y += 7) {
+      for (let x = pane.left + 30; x < pane.right - 60 && !(onNode && empty); x += 7) {
+        const hit = document.elementFromPoint(x, y);
+        const el = hit?.closest<HTMLElement>('.react-flow__node');
+        if (el && !onNode) onNode = { id: el.dataset.id!, x, y };
+        else if (!el && hit?.closest('.react-flow__pane') && !empty) empty = { x, y };
+      }
+    }
+    return { onNode, empty };
+  });
+  assert.ok(spots.onNode && spots.empty, 'the overview shows a node and some empty canvas');
+  const picked = node(page, spots.onNode.id);
+  await picked.click();
+  const hasFocus = () => picked.evaluate((el) => el.contains(document.activeElement));
+  assert.ok(await hasFocus(), 'a clicked node has the keyboard focus');
+  await page.mouse.move(spots.empty.x, spots.empty.y);
+  await page.mouse.down();
+  for (let i = 1; i <= 10; i++) await page.mouse.move(spots.empty.x + i * 3, spots.empty.y + i * 3);
+  await page.locator('.graph-canvas.overview.interacting').waitFor();
+  assert.ok(await picked.isVisible(), 'the selected node stays visible while panning');
+  // Pressing on the canvas blurs the node (as on any page); the node stays focusable during the pan.
+  await picked.evaluate((el) => el.focus());
+  assert.ok(await hasFocus(), 'the selected node can take the focus while panning');
+  await page.mouse.up();
+  const box = (await picked.boundingBox())!;
+  const before = await picked.evaluate((el) => el.style.transform);
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  for (let i = 1; i <= 10; i++) await page.mouse.move(box.x + box.width / 2 + i * 6, box.y + box.height / 2 + i * 4);
+  await page.mouse.up();
+  const dropped = await picked.evaluate((el) => el.style.transform);
+  assert.notEqual(dropped, before, 'the dragged node moved');
+  await page.keyboard.press('/');
+  await page.keyboard.type('route');
+  await page.keyboard.press('Escape'); // two searches: the editor rebuilt its nodes twice
+  assert.equal(await picked.evaluate((el) => el.style.transform), dropped, 'the dropped node stays where it was dropped');
   // Copy and paste a route, then delete it and undo the deletion.
   await page.keyboard.press('/');
   await page.keyboard.type('route-0000');

@@ -252,27 +252,48 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
   // Small graphs are cheap at any zoom: they keep full detail (handles stay usable when zoomed out).
   const overview = useStore(isOverview) && nodes.length >= LOD_FROM;
   const shownEdges = overview ? NO_EDGES : edges;
+  // Overview nodes render no handles (graph-node.tsx): when the zoom leaves the overview, React Flow measures
+  // the handles of the nodes that stay mounted (those mounting later are measured as they mount). What
+  // useUpdateNodeInternals does, but with one DOM query instead of one per node id.
+  const wasOverview = useRef(overview);
+  useEffect(() => {
+    if (wasOverview.current && !overview) {
+      const { domNode, updateNodeInternals } = store.getState();
+      const updates: Parameters<typeof updateNodeInternals>[0] = new Map();
+      for (const el of domNode?.querySelectorAll<HTMLDivElement>('.react-flow__node') ?? []) {
+        const id = el.dataset.id;
+        if (id) updates.set(id, { id, nodeElement: el, force: true });
+      }
+      requestAnimationFrame(() => updateNodeInternals(updates, { triggerFitView: false }));
+    }
+    wasOverview.current = overview;
+  }, [overview, store]);
   const [interacting, setInteracting] = useState(false);
-  const [draggingNodes, setDraggingNodes] = useState(false);
   const startInteraction = useCallback(() => setInteracting(true), []);
   const endInteraction = useCallback(() => setInteracting(false), []);
-  const startNodeDrag = useCallback(() => {
-    setInteracting(true);
-    setDraggingNodes(true);
-  }, []);
-  const endNodeDrag = useCallback(() => {
-    setInteracting(false);
-    setDraggingNodes(false);
-  }, []);
   // Overview nodes are cheap boxes, so all of them stay mounted there: panning then only moves the viewport
   // layer, where culling (onlyRenderVisibleElements) would mount, measure and lay out the nodes scrolling into
-  // view on every frame. While nodes are dragged the graph re-renders and the browser re-layers every mounted
-  // node per pointer move, so culling is back for the drag (the nodes off screen unmount once, when it starts).
-  // Mounting all is deferred by a render: a big graph shows the nodes on screen first, the rest follow.
-  const wantAll = overview && !draggingNodes;
+  // view on every frame. While panning or dragging, the nodes (but the dragged ones) are out of the layout and
+  // SVG stand-ins show them (OverviewEdges), so a drag needs no culling either (it unmounted hundreds of nodes
+  // when it started). Mounting all is deferred by a render: a big graph shows the nodes on screen first.
+  const wantAll = overview;
   const mountAll = useDeferredValue(wantAll) && wantAll;
 
-  const onNodesChange = useCallback((changes: NodeChange<GraphFlowNode>[]) => setNodes((nds) => applyNodeChanges(changes.filter((c) => c.type !== 'remove'), nds)), []);
+  // A drag's moves go to React Flow's store only (what its uncontrolled mode does): the editor does not re-render
+  // per pointer move, React Flow re-renders the dragged nodes and their edges (OverviewEdges reads the store).
+  // The drag's last change (dragging: false, the final positions) goes through the editor's state as usual.
+  const onNodesChange = useCallback(
+    (changes: NodeChange<GraphFlowNode>[]) => {
+      const kept = changes.filter((c) => c.type !== 'remove');
+      if (kept.length > 0 && kept.every((c) => c.type === 'position' && c.dragging)) {
+        const { nodes: current, setNodes: setStoreNodes } = store.getState();
+        setStoreNodes(applyNodeChanges(kept, current as GraphFlowNode[]));
+        return;
+      }
+      setNodes((nds) => applyNodeChanges(kept, nds));
+    },
+    [store],
+  );
   const onEdgesChange = useCallback((changes: EdgeChange[]) => setEdges((eds) => applyEdgeChanges(changes.filter((c) => c.type !== 'remove'), eds)), []);
 
   const selectedNodeIds = useMemo(() => nodes.filter((n) => n.selected).map((n) => n.id), [nodes]);
@@ -690,8 +711,8 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
               onConnect={onConnect}
               onMoveStart={startInteraction}
               onMoveEnd={endInteraction}
-              onNodeDragStart={startNodeDrag}
-              onNodeDragStop={endNodeDrag}
+              onNodeDragStart={startInteraction}
+              onNodeDragStop={endInteraction}
               nodesConnectable={canWrite}
               deleteKeyCode={null}
               multiSelectionKeyCode={MULTI_SELECTION_KEYS}
@@ -701,7 +722,7 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
               fitViewOptions={FIT_VIEW_OPTIONS}
               colorMode="system"
             >
-              {overview ? <OverviewEdges nodes={nodes} edges={edges} /> : <Background gap={24} size={1} />}
+              {overview ? <OverviewEdges edges={edges} interacting={interacting} /> : <Background gap={24} size={1} />}
               <Controls showInteractive={false} />
               {!big && <MiniMap pannable zoomable ariaLabel="Overview of the graph" />}
             </ReactFlow>

@@ -44,15 +44,10 @@ function GraphNodeView({ data, selected }: NodeProps<GraphFlowNode>) {
   const title = `${KIND_LABEL[data.kind]} ${data.name}`;
   const target = HAS_TARGET[data.kind] && <Handle type="target" position={Position.Left} aria-label={`connect into ${data.name}`} />;
   const source = HAS_SOURCE[data.kind] && <Handle type="source" position={Position.Right} aria-label={`connect from ${data.name}`} />;
-  // Handles stay in the overview (hidden by CSS): React Flow measures them when the node mounts, and zooming
-  // back in changes no node size that would make it measure them again.
-  if (overview)
-    return (
-      <div className={className} title={title}>
-        {target}
-        {source}
-      </div>
-    );
+  // No handles in the overview: each is a store subscription that React Flow runs on every store update (every
+  // pan and drag frame), two thousand of them at 1,000 nodes. They cannot be used there anyway (too small to
+  // hit); the editor re-measures the nodes' handles when the zoom leaves the overview (graph-editor.tsx).
+  if (overview) return <div className={className} title={title} />;
   return (
     <div className={className} title={title}>
       {target}
