@@ -1,7 +1,8 @@
 /**
  * The xds process, assembled: snapshot cache rebuilt from PostgreSQL and kept current by LISTEN/NOTIFY,
  * the ADS and gRPC health services on one gRPC port (our own HTTP/2 framing, workers/grpc/grpc-h2.server.ts),
- * `/healthz` and `/metrics` on an HTTP port, and proxy state written back to PostgreSQL. `startXdsServer` is what workers/xds/main.ts and the tests call.
+ * `/healthz` and `/metrics` on an HTTP port, and proxy state written back to PostgreSQL. `startXdsServer` is
+ * what workers/xds/main.ts and the tests call.
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
