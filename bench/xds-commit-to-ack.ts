@@ -49,6 +49,7 @@ import { repoRoot } from '../server/env';
 import { publishRevision } from '../server/services/publish.service';
 import { envoyBootstrap } from '../workers/envoy/bootstrap';
 import { startEnvoy, type RunningEnvoy } from '../workers/envoy/envoy.process';
+import { grpcMessageFrame, lengthPrefixed } from '../workers/grpc/grpc-h2.server';
 import { adsServiceDefinition } from '../workers/xds/ads.server';
 import {
   CONNECTION_PREFACE,
@@ -237,24 +238,12 @@ function startClient(
     const length = 5 + message.length;
     if (queued.length === 0 && length <= Math.min(connWindow, streamWindow)) {
       // The common case, in one allocation: frame header, gRPC prefix, message.
-      const f = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
-      f.writeUIntBE(length, 0, 3);
-      f[3] = FrameType.DATA;
-      f[4] = 0;
-      f.writeUInt32BE(STREAM, 5);
-      f[9] = 0;
-      f.writeUInt32BE(message.length, 10);
-      f.set(message, 14);
       connWindow -= length;
       streamWindow -= length;
-      out.push(f);
+      out.push(grpcMessageFrame(STREAM, message));
       return;
     }
-    const data = Buffer.allocUnsafe(length);
-    data[0] = 0;
-    data.writeUInt32BE(message.length, 1);
-    data.set(message, 5);
-    queued.push(data);
+    queued.push(lengthPrefixed(Buffer.from(message.buffer, message.byteOffset, message.length)));
     sendQueued();
   };
   const flush = () => {

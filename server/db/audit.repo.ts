@@ -1,6 +1,6 @@
 import type { Json } from '../audit/canonical-json';
 import type { Prisma } from './generated/client';
-import type { DbTx, Tx } from './tx';
+import { isClient, type DbTx, type Tx } from './tx';
 
 /** One row of the append-only, hash-chained audit log of a tenant. */
 export interface AuditEntry {
@@ -54,7 +54,7 @@ const lockedChains = new WeakMap<Tx, Set<string>>();
 export async function lockAuditChain(tx: Tx, tenantId: string): Promise<void> {
   if (lockedChains.get(tx)?.has(tenantId)) return;
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(${AUDIT_LOCK_NAMESPACE}::int4, hashtext(${tenantId}::text))`;
-  if (typeof (tx as { $connect?: unknown }).$connect === 'function') return; // not a transaction: nothing is held
+  if (isClient(tx)) return; // not a transaction: nothing is held
   let chains = lockedChains.get(tx);
   if (!chains) lockedChains.set(tx, (chains = new Set()));
   chains.add(tenantId);

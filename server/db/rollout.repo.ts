@@ -100,7 +100,10 @@ export interface NewRolloutEvent {
 export async function insertRolloutEvents<E extends NewRolloutEvent>(db: DbTx, events: readonly E[]): Promise<E[]> {
   if (events.length === 0) return [];
   const unique = new Map<string, E>();
-  for (const e of events) if (!unique.has(`${e.rolloutId}/${e.seq}`)) unique.set(`${e.rolloutId}/${e.seq}`, e);
+  for (const e of events) {
+    const key = `${e.rolloutId}/${e.seq}`;
+    if (!unique.has(key)) unique.set(key, e);
+  }
   const rows = [...unique.values()].map((e) => ({
     tenantId: e.tenantId,
     rolloutId: e.rolloutId,

@@ -10,7 +10,7 @@ export type Tx = Prisma.TransactionClient;
  * $transaction of its own, which would open a SAVEPOINT — two more round trips and a second lock per nested
  * service call — instead of joining the caller's transaction).
  */
-function isClient(db: DbTx): db is Db {
+export function isClient(db: DbTx): db is Db {
   return typeof (db as Partial<Db>).$connect === 'function';
 }
 

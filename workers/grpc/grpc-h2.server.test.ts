@@ -231,6 +231,15 @@ test('close: calls in flight are answered, the client gets GOAWAY, new connectio
 
 // ---- streaming calls (the xds process' ADS streams, health Watch, agent channel)
 
+/** Messages as UTF-8 text, for the test services below. */
+const text = { deserialize: (b: Buffer) => b.toString(), serialize: (m: string) => Buffer.from(m) };
+const textDefinition = {
+  requestSerialize: text.serialize,
+  requestDeserialize: text.deserialize,
+  responseSerialize: text.serialize,
+  responseDeserialize: text.deserialize,
+};
+
 /** Length-prefixed messages of a response body, as strings. */
 function messagesOf(data: Buffer): string[] {
   const out: string[] = [];
@@ -252,8 +261,7 @@ test('bidi: messages split across and packed into DATA frames arrive whole and i
     methods: {
       '/t.Echo/Bidi': {
         requestStream: true,
-        deserialize: (b: Buffer) => b.toString(),
-        serialize: (m: string) => Buffer.from(m),
+        ...text,
         start: (call: ServerStreamCall<string, string>) => {
           call.on('data', (m: string) => {
             events.push(`data:${m.length}`);
@@ -305,16 +313,14 @@ test('streaming: emitting a status ends the call with it; a client reset cancels
     methods: {
       '/t.S/Refuse': {
         requestStream: true,
-        deserialize: (b: Buffer) => b.toString(),
-        serialize: (m: string) => Buffer.from(m),
+        ...text,
         start: (call: ServerStreamCall<string, string>) => {
           call.on('data', (m: string) => call.emit('error', { code: 5, details: `no ${m} here: é` }));
         },
       },
       '/t.S/Hold': {
         requestStream: true,
-        deserialize: (b: Buffer) => b.toString(),
-        serialize: (m: string) => Buffer.from(m),
+        ...text,
         start: (call: ServerStreamCall<string, string>) => {
           call.on('data', () => call.write('held'));
           call.on('cancelled', () => seen.push(`cancelled:${call.cancelled}`));
@@ -323,8 +329,7 @@ test('streaming: emitting a status ends the call with it; a client reset cancels
       },
       '/t.S/Watch': {
         requestStream: false,
-        deserialize: (b: Buffer) => b.toString(),
-        serialize: (m: string) => Buffer.from(m),
+        ...text,
         start: (call: ServerStreamCall<string, string>) => {
           for (let i = 0; i < 3; i++) call.write(`${call.request}-${i}`);
           call.end();
@@ -360,19 +365,13 @@ test('grpcServiceMethods serves a grpc-js service definition (unary and bidi) to
       path: '/t.Text/Upper',
       requestStream: false,
       responseStream: false,
-      requestSerialize: (s: string) => Buffer.from(s),
-      requestDeserialize: (b: Buffer) => b.toString(),
-      responseSerialize: (s: string) => Buffer.from(s),
-      responseDeserialize: (b: Buffer) => b.toString(),
+      ...textDefinition,
     },
     Chat: {
       path: '/t.Text/Chat',
       requestStream: true,
       responseStream: true,
-      requestSerialize: (s: string) => Buffer.from(s),
-      requestDeserialize: (b: Buffer) => b.toString(),
-      responseSerialize: (s: string) => Buffer.from(s),
-      responseDeserialize: (b: Buffer) => b.toString(),
+      ...textDefinition,
     },
   };
   const impl: grpc.UntypedServiceImplementation = {

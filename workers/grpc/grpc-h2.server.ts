@@ -171,6 +171,20 @@ export function lengthPrefixed(message: Buffer): Buffer {
   return out;
 }
 
+/** A DATA frame carrying one whole gRPC message (frame header, length prefix, message) in one allocation. */
+export function grpcMessageFrame(streamId: number, message: Uint8Array): Buffer {
+  const length = 5 + message.length;
+  const f = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
+  f.writeUIntBE(length, 0, 3);
+  f[3] = FrameType.DATA;
+  f[4] = 0;
+  f.writeUInt32BE(streamId & 0x7fffffff, 5);
+  f[9] = 0;
+  f.writeUInt32BE(message.length, 10);
+  f.set(message, 14);
+  return f;
+}
+
 function templateOf(message: Buffer): ResponseTemplate {
   let t = templates.get(message);
   if (t === undefined) {
@@ -535,20 +549,13 @@ class Connection {
         return;
       }
       if (buf.length < 5 + length) break;
-      if (buf[0] !== 0) {
-        this.finishStream(s, GrpcStatus.UNIMPLEMENTED, 'compressed messages are not supported');
-        return;
-      }
-      const bytes = buf.subarray(5, 5 + length);
+      const decoded = this.decodeRequest(s.path, method, buf.subarray(0, 5 + length));
       buf = buf.subarray(5 + length);
-      let message: unknown;
-      try {
-        message = method.deserialize(bytes);
-      } catch (err) {
-        this.ctx.onInternalError?.(err, s.path);
-        this.finishStream(s, GrpcStatus.INTERNAL, 'cannot decode the request message');
+      if (decoded instanceof GrpcStatusError) {
+        this.finishStream(s, decoded.code, decoded.details);
         return;
       }
+      const message = decoded.message;
       const call = s.call!;
       if (method.requestStream) {
         call.emit('data', message);
@@ -563,6 +570,17 @@ class Connection {
     if (buf.length > 0 && !s.answered) {
       s.chunks.push(buf);
       s.size = buf.length;
+    }
+  }
+
+  /** One length-prefixed request message decoded, or the status that ends its call (unary and streaming alike). */
+  private decodeRequest(path: string, method: GrpcMethod, prefixed: Buffer): { message: unknown } | GrpcStatusError {
+    if (prefixed[0] !== 0) return new GrpcStatusError(GrpcStatus.UNIMPLEMENTED, 'compressed messages are not supported');
+    try {
+      return { message: method.deserialize(prefixed.subarray(5)) };
+    } catch (err) {
+      this.ctx.onInternalError?.(err, path);
+      return new GrpcStatusError(GrpcStatus.INTERNAL, 'cannot decode the request message');
     }
   }
 
@@ -642,18 +660,12 @@ class Connection {
       this.answerStatus(call, GrpcStatus.INTERNAL, 'a unary call carries exactly one length-prefixed message');
       return;
     }
-    if (body[0] !== 0) {
-      this.answerStatus(call, GrpcStatus.UNIMPLEMENTED, 'compressed messages are not supported');
+    const decoded = this.decodeRequest(call.path, method, body);
+    if (decoded instanceof GrpcStatusError) {
+      this.answerStatus(call, decoded.code, decoded.details);
       return;
     }
-    let request: unknown;
-    try {
-      request = method.deserialize(body.subarray(5));
-    } catch (err) {
-      this.ctx.onInternalError?.(err, call.path);
-      this.answerStatus(call, GrpcStatus.INTERNAL, 'cannot decode the request message');
-      return;
-    }
+    const request = decoded.message;
     const finish = (result: unknown) => {
       if (result instanceof GrpcStatusError) {
         this.answerStatus(call, result.code, result.details);
@@ -744,14 +756,7 @@ class Connection {
     }
     const length = 5 + message.length;
     if (s.pending.length === 0 && length <= this.sendWindow && length <= s.sendWindow && length <= this.peerMaxFrameSize) {
-      const f = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
-      f.writeUIntBE(length, 0, 3);
-      f[3] = FrameType.DATA;
-      f[4] = 0;
-      f.writeUInt32BE(s.id, 5);
-      f[9] = 0;
-      f.writeUInt32BE(message.length, 10);
-      f.set(message, 14);
+      const f = grpcMessageFrame(s.id, message);
       this.sendWindow -= length;
       s.sendWindow -= length;
       this.write(f);

@@ -11,7 +11,6 @@
 import type { Logger } from 'pino';
 import { recordResourceStates, type ResourceStateChange } from '../../server/db/proxy.repo';
 import type { Sql } from '../../server/db/sql';
-import type { DbTx } from '../../server/db/tx';
 
 export interface ProxyStateWriterOptions {
   /**
@@ -51,8 +50,8 @@ export class ProxyStateWriter {
   private readonly touchIntervalMs: number;
 
   constructor(
-    /** Prisma, or a plain Sql runner (the xds process: a pg pool of its own). */
-    private readonly db: DbTx | Sql,
+    /** The xds process' own pg pool (server/db/sql.ts poolSql): these writes skip Prisma. */
+    private readonly db: Sql,
     private readonly log: Logger,
     opts: ProxyStateWriterOptions = {},
   ) {

@@ -276,8 +276,7 @@ function Editor({ initialGraph, base, revisions, canWrite }: GraphEditorProps) {
   // view on every frame. While panning or dragging, the nodes (but the dragged ones) are out of the layout and
   // SVG stand-ins show them (OverviewEdges), so a drag needs no culling either (it unmounted hundreds of nodes
   // when it started). Mounting all is deferred by a render: a big graph shows the nodes on screen first.
-  const wantAll = overview;
-  const mountAll = useDeferredValue(wantAll) && wantAll;
+  const mountAll = useDeferredValue(overview) && overview;
 
   // A drag's moves go to React Flow's store only (what its uncontrolled mode does): the editor does not re-render
   // per pointer move, React Flow re-renders the dragged nodes and their edges (OverviewEdges reads the store).

@@ -42,15 +42,13 @@ function GraphNodeView({ data, selected }: NodeProps<GraphFlowNode>) {
   if (data.change && data.change !== 'same') cls.push(`diff-${data.change}`);
   const className = cls.join(' ');
   const title = `${KIND_LABEL[data.kind]} ${data.name}`;
-  const target = HAS_TARGET[data.kind] && <Handle type="target" position={Position.Left} aria-label={`connect into ${data.name}`} />;
-  const source = HAS_SOURCE[data.kind] && <Handle type="source" position={Position.Right} aria-label={`connect from ${data.name}`} />;
   // No handles in the overview: each is a store subscription that React Flow runs on every store update (every
   // pan and drag frame), two thousand of them at 1,000 nodes. They cannot be used there anyway (too small to
   // hit); the editor re-measures the nodes' handles when the zoom leaves the overview (graph-editor.tsx).
   if (overview) return <div className={className} title={title} />;
   return (
     <div className={className} title={title}>
-      {target}
+      {HAS_TARGET[data.kind] && <Handle type="target" position={Position.Left} aria-label={`connect into ${data.name}`} />}
       <div className="gnode-kind">
         {KIND_LABEL[data.kind]}
         {data.issues > 0 && (
@@ -63,7 +61,7 @@ function GraphNodeView({ data, selected }: NodeProps<GraphFlowNode>) {
       </div>
       <div className="gnode-name">{data.name}</div>
       {data.live !== undefined ? <div className="gnode-detail gnode-live">{data.live}</div> : <div className="gnode-detail">{data.detail}</div>}
-      {source}
+      {HAS_SOURCE[data.kind] && <Handle type="source" position={Position.Right} aria-label={`connect from ${data.name}`} />}
     </div>
   );
 }
